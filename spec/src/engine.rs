@@ -1,0 +1,56 @@
+//! One trait for anything that can run a scenario: the spec (here) and the real kernel (the
+//! oracle crate) both implement it, so a scenario file, a generated op sequence or a fuzz
+//! input runs on either and the observations compare one to one.
+
+use crate::era::Kernel;
+use crate::op::{Op, Query};
+use crate::outcome::{Observation, Outcome};
+use crate::world::World;
+
+/// Something that executes [`Op`]s and answers [`Query`]s, starting from an empty world.
+pub trait Engine {
+    /// A short name for reports ("spec", "kernel 6.18.44").
+    fn name(&self) -> String;
+    /// The kernel this engine behaves as.
+    fn kernel(&self) -> Kernel;
+    /// Execute one op.
+    fn apply(&mut self, op: &Op) -> Outcome;
+    /// Observe without changing anything.
+    fn observe(&mut self, q: &Query) -> Observation;
+}
+
+/// The executable spec as an [`Engine`]. With `checked`, every step is followed by
+/// [`World::check_invariants`], which panics naming a broken invariant.
+#[derive(Clone, Debug)]
+pub struct SpecEngine {
+    pub world: World,
+    pub checked: bool,
+}
+
+impl SpecEngine {
+    pub fn new(kernel: Kernel) -> SpecEngine {
+        SpecEngine { world: World::new(kernel), checked: true }
+    }
+}
+
+impl Engine for SpecEngine {
+    fn name(&self) -> String {
+        format!("spec {}", self.world.kernel)
+    }
+
+    fn kernel(&self) -> Kernel {
+        self.world.kernel
+    }
+
+    fn apply(&mut self, op: &Op) -> Outcome {
+        let out = crate::step(&mut self.world, op);
+        if self.checked {
+            self.world.check_invariants();
+        }
+        out
+    }
+
+    fn observe(&mut self, q: &Query) -> Observation {
+        self.world.observe(q)
+    }
+}

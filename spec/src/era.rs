@@ -1,0 +1,179 @@
+//! Kernel versions as named inputs.
+//!
+//! Behaviour that changed across kernel versions is never an `if version >= …` in the rules:
+//! each change is one named field of [`Features`], documented with the commit that introduced
+//! it, and each era is one `Features` value. A kernel to model is a [`Kernel`]: an era plus the
+//! build configuration that matters (`CONFIG_PREEMPT_RT`). The kernel oracle fills the same
+//! struct by probing a running kernel.
+//!
+//! Eras are upstream releases. Distribution kernels carry stable backports; where a backport
+//! changes an answer, the oracle's probe (not this table) is the authority.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A kernel release the spec models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum Era {
+    /// v5.15: first release with `bpf_timer` (b00628b1c7d5, 68134668c17f). Lock-based
+    /// `bpf_timer_kern`.
+    V5_15,
+    /// v6.1 (Debian bookworm): adds referenced kptrs and `bpf_kptr_xchg` (v5.19).
+    V6_1,
+    /// v6.12 (Debian trixie): `bpf_async_cb`, `bpf_wq`, timer ABS / CPU_PIN flags, deferred
+    /// free from callbacks.
+    V6_12,
+    /// v6.18 (this machine): `bpf_task_work`, PREEMPT_RT rejects `bpf_timer`.
+    V6_18,
+    /// v7.0: lock-free `bpf_async_cb` (refcount + irq_work), `bpf_timer_cancel_async`,
+    /// `KF_IMPLICIT_ARGS`, timers allowed in tracing programs.
+    V7_0,
+}
+
+impl Era {
+    /// Every modelled era, oldest first.
+    pub const ALL: [Era; 5] = [Era::V5_15, Era::V6_1, Era::V6_12, Era::V6_18, Era::V7_0];
+
+    /// The version string used in scenario files and on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Era::V5_15 => "5.15",
+            Era::V6_1 => "6.1",
+            Era::V6_12 => "6.12",
+            Era::V6_18 => "6.18",
+            Era::V7_0 => "7.0",
+        }
+    }
+
+    /// The behaviour set of this era.
+    pub const fn features(self) -> Features {
+        let v5_15 = Features {
+            kptr: false,
+            timer_abs_flag: false,
+            timer_cpu_pin_flag: false,
+            wq: false,
+            defer_free_in_callback: false,
+            task_work: false,
+            preempt_rt_rejects_timer: false,
+            timer_cancel_async: false,
+            tracing_progs_reject_timer: true,
+        };
+        match self {
+            Era::V5_15 => v5_15,
+            Era::V6_1 => Features { kptr: true, ..v5_15 },
+            Era::V6_12 => Features {
+                timer_abs_flag: true,
+                timer_cpu_pin_flag: true,
+                wq: true,
+                defer_free_in_callback: true,
+                ..Era::V6_1.features()
+            },
+            Era::V6_18 => Features {
+                task_work: true,
+                preempt_rt_rejects_timer: true,
+                ..Era::V6_12.features()
+            },
+            Era::V7_0 => Features {
+                timer_cancel_async: true,
+                tracing_progs_reject_timer: false,
+                ..Era::V6_18.features()
+            },
+        }
+    }
+
+    /// The modelled era a running kernel `major.minor` behaves like: the newest era not newer
+    /// than it. `None` before v5.15 (no `bpf_timer`).
+    pub fn for_version(major: u32, minor: u32) -> Option<Era> {
+        Era::ALL.iter().rev().copied().find(|e| {
+            let (ma, mi) = e.version();
+            (major, minor) >= (ma, mi)
+        })
+    }
+
+    /// `(major, minor)` of the release.
+    pub const fn version(self) -> (u32, u32) {
+        match self {
+            Era::V5_15 => (5, 15),
+            Era::V6_1 => (6, 1),
+            Era::V6_12 => (6, 12),
+            Era::V6_18 => (6, 18),
+            Era::V7_0 => (7, 0),
+        }
+    }
+}
+
+impl fmt::Display for Era {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Era {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Era::ALL.iter().copied().find(|e| e.name() == s).ok_or_else(|| {
+            let known: Vec<_> = Era::ALL.iter().map(|e| e.name()).collect();
+            format!("unknown kernel era `{s}` (known: {})", known.join(", "))
+        })
+    }
+}
+
+/// Version-dependent behaviour, one named switch per kernel change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Features {
+    /// Referenced kptrs in map values and the `bpf_kptr_xchg` helper (v5.19, "bpf: Allow
+    /// storing referenced kptr in map", c0a5a21c25f3).
+    pub kptr: bool,
+    /// `BPF_F_TIMER_ABS` accepted by `bpf_timer_start` (f71f8530494b, v6.4). Without it any
+    /// non-zero flags word is -EINVAL.
+    pub timer_abs_flag: bool,
+    /// `BPF_F_TIMER_CPU_PIN` accepted by `bpf_timer_start` (d6247ecb6c1e, v6.7).
+    pub timer_cpu_pin_flag: bool,
+    /// `bpf_wq` and its kfuncs `bpf_wq_init` / `bpf_wq_set_callback_impl` / `bpf_wq_start`
+    /// (246331e3f1ea, 81f1d7a583fa, v6.10).
+    pub wq: bool,
+    /// `bpf_timer_cancel_and_free` called from inside a timer callback defers the cancel to a
+    /// kworker ("bpf: Defer work in bpf_timer_cancel_and_free", a6fcd19d7eac, CVE-2024-41045,
+    /// v6.10). Before it, a callback that re-arms its own timer and then frees its element
+    /// left a queued hrtimer on freed memory.
+    pub defer_free_in_callback: bool,
+    /// `bpf_task_work` and `bpf_task_work_schedule_{signal,resume}` (Sep 2025, v6.18).
+    pub task_work: bool,
+    /// With `CONFIG_PREEMPT_RT` the verifier rejects `bpf_timer` ("bpf: Reject bpf_timer for
+    /// PREEMPT_RT", e25ddfb388c8, v6.18).
+    pub preempt_rt_rejects_timer: bool,
+    /// The `bpf_timer_cancel_async` kfunc (a7e172aa4ca2, v7.0).
+    pub timer_cancel_async: bool,
+    /// `check_map_prog_compatibility` refuses timer maps in kprobe / tracepoint / perf_event /
+    /// raw_tracepoint programs ("tracing progs cannot use bpf_timer yet", since v5.15; the
+    /// check is gone in v7.0, "bpf: Enable bpf_timer and bpf_wq in any context", 1bfbc267ec91).
+    pub tracing_progs_reject_timer: bool,
+}
+
+/// The kernel a scenario runs on: an era and the build options that change behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Kernel {
+    pub era: Era,
+    pub features: Features,
+    /// `CONFIG_PREEMPT_RT=y`.
+    pub preempt_rt: bool,
+}
+
+impl Kernel {
+    pub const fn new(era: Era) -> Kernel {
+        Kernel { era, features: era.features(), preempt_rt: false }
+    }
+
+    pub const fn preempt_rt(self) -> Kernel {
+        Kernel { preempt_rt: true, ..self }
+    }
+}
+
+impl fmt::Display for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.era, if self.preempt_rt { "-rt" } else { "" })
+    }
+}

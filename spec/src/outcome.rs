@@ -1,0 +1,159 @@
+//! Typed outcomes. What a step can produce, as the wasm reference interpreter separates them:
+//! a value or errno the caller sees, a verifier rejection with a normalized reason, an explicit
+//! `Unsupported` for behaviour the spec does not model. A broken spec invariant is not an
+//! outcome: it panics, naming the invariant (see `invariants`).
+
+use crate::errno::Errno;
+use crate::op::{CbIdx, Field, ProgIdx};
+use std::fmt;
+
+/// What one helper / kfunc call returned to the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum Ret {
+    /// An integer return: 0, 1, -1, or `-errno`.
+    Int(i64),
+    /// A non-NULL pointer (`bpf_kptr_xchg`, `bpf_map_lookup_elem`).
+    Ptr,
+    /// NULL.
+    Null,
+    /// The statement's guard was false; the call was not made.
+    Skip,
+    /// The target element does not exist (the program's lookup returned NULL); not made.
+    NoElem,
+}
+
+impl Ret {
+    pub const OK: Ret = Ret::Int(0);
+
+    pub const fn err(e: Errno) -> Ret {
+        Ret::Int(-(e as i64))
+    }
+}
+
+impl fmt::Display for Ret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Ret::Int(v) if v < -1 => match Errno::from_value(-v) {
+                Some(e) => write!(f, "-{e}"),
+                None => write!(f, "{v}"),
+            },
+            Ret::Int(v) => write!(f, "{v}"),
+            Ret::Ptr => f.write_str("ptr"),
+            Ret::Null => f.write_str("null"),
+            Ret::Skip => f.write_str("skip"),
+            Ret::NoElem => f.write_str("noelem"),
+        }
+    }
+}
+
+/// One run of a callback: which, and what each of its statements returned.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct CallbackRun {
+    pub prog: ProgIdx,
+    pub cb: CbIdx,
+    pub rets: Vec<Ret>,
+}
+
+/// Why the verifier refuses a program (normalized; the message table maps kernel log lines to
+/// these).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum RejectReason {
+    /// The helper / kfunc does not exist in this kernel ("unknown func", "invalid kernel
+    /// function call").
+    UnknownFunc(&'static str),
+    /// "tracing progs cannot use bpf_timer yet".
+    TracingProgCannotUseTimer,
+    /// "bpf_timer cannot be used for PREEMPT_RT.".
+    TimerOnPreemptRt,
+    /// "map '%s' has no valid %s".
+    NoValidField(Field),
+}
+
+impl RejectReason {
+    /// The name used in scenario files.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            RejectReason::UnknownFunc(_) => "unknown_func",
+            RejectReason::TracingProgCannotUseTimer => "tracing_prog_timer",
+            RejectReason::TimerOnPreemptRt => "preempt_rt_timer",
+            RejectReason::NoValidField(_) => "no_valid_field",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RejectReason::UnknownFunc(n) => write!(f, "unknown_func ({n})"),
+            RejectReason::NoValidField(x) => write!(f, "no_valid_field ({})", x.kernel_name()),
+            r => f.write_str(r.name()),
+        }
+    }
+}
+
+/// Behaviour the spec knowingly does not model. Never a silent default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum Unsupported {
+    /// A value with two fields of a kind the kernel allows once (timer, wq, task_work, spin
+    /// lock): whether map creation or verification fails is unconfirmed.
+    DuplicateUniqueField(Field),
+    /// An async object created in an element that was already deleted: its fate depends on
+    /// when the kernel reuses or frees that memory.
+    AsyncInDeletedElement,
+    /// This era's kernel has a use-after-free here (a callback re-armed its own timer and then
+    /// freed its element: CVE-2024-41045, fixed by a6fcd19d7eac).
+    KernelUseAfterFree,
+    /// A callback kept re-arming with zero delay; the kernel would never leave the wait.
+    UnboundedRearm,
+    /// `bpf_task_work_schedule_*` outside a program run by a user task (from a callback).
+    TaskWorkWithoutUserTask,
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unsupported::DuplicateUniqueField(x) => {
+                write!(f, "two `{}` fields in one value: kernel behaviour unconfirmed", x.kernel_name())
+            }
+            Unsupported::AsyncInDeletedElement => {
+                f.write_str("async object created in a deleted element: depends on element reuse")
+            }
+            Unsupported::KernelUseAfterFree => {
+                f.write_str("this era's kernel has a use-after-free here (CVE-2024-41045)")
+            }
+            Unsupported::UnboundedRearm => f.write_str("a callback re-arms itself without delay forever"),
+            Unsupported::TaskWorkWithoutUserTask => f.write_str("task_work scheduled outside a user task"),
+        }
+    }
+}
+
+/// The result of one [`crate::Op`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum Outcome {
+    /// A syscall that returned 0 (or an fd).
+    Ok,
+    /// A syscall that failed with this errno.
+    Err(Errno),
+    /// A program ran: one result per main statement, then the callbacks that ran before the
+    /// syscall returned (task_work on return to user space).
+    Ran { rets: Vec<Ret>, callbacks: Vec<CallbackRun> },
+    /// Time passed: the callbacks that ran, in order.
+    Fired(Vec<CallbackRun>),
+    /// The verifier refused the program.
+    Reject(RejectReason),
+    /// Not modelled.
+    Unsupported(Unsupported),
+}
+
+/// The answer to a [`crate::Query`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum Observation {
+    Alive(bool),
+    Count(u64),
+}
