@@ -100,10 +100,10 @@ pub struct ValueLayout {
 
 impl ValueLayout {
     pub const fn has_special_fields(&self) -> bool {
-        self.timer + self.wq + self.task_work + self.kptr + self.kptr_untrusted + self.spin_lock > 0
+        self.has_async() || self.kptr != 0 || self.kptr_untrusted != 0 || self.spin_lock != 0
     }
     pub const fn has_async(&self) -> bool {
-        self.timer + self.wq + self.task_work > 0
+        self.timer != 0 || self.wq != 0 || self.task_work != 0
     }
     pub const fn count(&self, f: Field) -> u8 {
         match f {
@@ -161,7 +161,7 @@ pub struct MapFlags {
 }
 
 /// Arguments of `BPF_MAP_CREATE`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(Arbitrary))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MapSpec {

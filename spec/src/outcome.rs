@@ -70,6 +70,10 @@ pub enum RejectReason {
     TimerOnPreemptRt,
     /// "map '%s' has no valid %s".
     NoValidField(Field),
+    /// A GPL-only helper or a kfunc from a program that is not GPL-compatible ("cannot call
+    /// GPL-restricted function from non-GPL compatible program", "cannot call kernel function
+    /// from non-GPL compatible program").
+    GplOnly(&'static str),
 }
 
 impl RejectReason {
@@ -80,6 +84,7 @@ impl RejectReason {
             RejectReason::TracingProgCannotUseTimer => "tracing_prog_timer",
             RejectReason::TimerOnPreemptRt => "preempt_rt_timer",
             RejectReason::NoValidField(_) => "no_valid_field",
+            RejectReason::GplOnly(_) => "gpl_only",
         }
     }
 }
@@ -88,6 +93,7 @@ impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RejectReason::UnknownFunc(n) => write!(f, "unknown_func ({n})"),
+            RejectReason::GplOnly(n) => write!(f, "gpl_only ({n})"),
             RejectReason::NoValidField(x) => write!(f, "no_valid_field ({})", x.kernel_name()),
             r => f.write_str(r.name()),
         }
@@ -111,6 +117,9 @@ pub enum Unsupported {
     UnboundedRearm,
     /// `bpf_task_work_schedule_*` outside a program run by a user task (from a callback).
     TaskWorkWithoutUserTask,
+    /// A program updating or deleting in a map-in-map: the verifier's rules for that are not
+    /// modelled.
+    ProgramUpdatesMapInMap,
 }
 
 impl fmt::Display for Unsupported {
@@ -127,6 +136,7 @@ impl fmt::Display for Unsupported {
             }
             Unsupported::UnboundedRearm => f.write_str("a callback re-arms itself without delay forever"),
             Unsupported::TaskWorkWithoutUserTask => f.write_str("task_work scheduled outside a user task"),
+            Unsupported::ProgramUpdatesMapInMap => f.write_str("a program updates or deletes in a map-in-map"),
         }
     }
 }

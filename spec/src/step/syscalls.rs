@@ -1,0 +1,511 @@
+//! What user space does through bpf(2): map create / update / delete / lookup, program load
+//! and run, and the handle syscalls (close, pin, unpin, get-fd-by-id).
+//!
+//! Every map syscall first resolves the map through a user handle: a map user space can no
+//! longer reach (no fd, no pin) gives -EBADF, as `__bpf_map_get` on a closed fd does.
+
+use super::helpers::ProgMapOp;
+use super::{Ctx, Frame, Res};
+use crate::errno::Errno;
+use crate::op::{ElemRef, Field, Key, MapIdx, MapKind, MapRef, MapSpec, ObjRef, ProgIdx, ProgSpec, UpdateFlags};
+use crate::outcome::{Outcome, Unsupported};
+use crate::world::{Elem, ElemId, Handles, Life, MapObj, ProgObj, World};
+
+/// The result of an element operation: 0 or an errno.
+pub(crate) type ElemResult = Result<(), Errno>;
+
+impl World {
+    /// `BPF_MAP_CREATE` (syscall.c `map_create`, `map_check_btf`). A failed creation still
+    /// takes a table slot (with [`Life::Failed`]) so that indices follow declaration order.
+    pub(crate) fn map_create(&mut self, spec: &MapSpec) -> Res<Outcome> {
+        let checked = self.check_map_spec(spec)?;
+        let (life, out) = match checked {
+            Ok(()) => (Life::Live, Outcome::Ok),
+            Err(e) => (Life::Failed, Outcome::Err(e)),
+        };
+        let idx = MapIdx(u8::try_from(self.maps.len()).expect("INV-TABLE: at most 256 maps"));
+        let live = life == Life::Live;
+        self.maps.push(MapObj {
+            spec: *spec,
+            life,
+            handles: Handles { fds: u32::from(live), pinned: false },
+            refcnt: u64::from(live),
+            usercnt: u64::from(live),
+            elems: Default::default(),
+        });
+        if live && !spec.kind.is_hash() {
+            // Arrays are preallocated: every index exists from the start.
+            for k in 0..u32::from(spec.max_entries) {
+                self.insert_cell(idx, Key(k));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `map_check_btf` and the map-in-map `bpf_map_meta_alloc` checks.
+    fn check_map_spec(&self, spec: &MapSpec) -> Res<ElemResult> {
+        for f in [Field::Timer, Field::Wq, Field::TaskWork, Field::SpinLock] {
+            if spec.value.count(f) > 1 {
+                return Err(Unsupported::DuplicateUniqueField(f));
+            }
+        }
+        if spec.max_entries == 0 {
+            return Ok(Err(Errno::EINVAL));
+        }
+        if spec.value.has_special_fields() {
+            // Special fields can be neither read-only nor write-only to programs.
+            if spec.flags.rdonly_prog || spec.flags.wronly_prog {
+                return Ok(Err(Errno::EACCES));
+            }
+            // Each kind of field is allowed in a fixed set of map types.
+            let allowed = |f: Field| match f {
+                Field::Timer | Field::Wq | Field::TaskWork => {
+                    matches!(spec.kind, MapKind::Hash | MapKind::LruHash | MapKind::Array)
+                }
+                Field::SpinLock => matches!(spec.kind, MapKind::Hash | MapKind::Array),
+                Field::Kptr | Field::KptrUntrusted => !spec.kind.is_map_in_map(),
+            };
+            if Field::ALL.into_iter().any(|f| spec.value.count(f) > 0 && !allowed(f)) {
+                return Ok(Err(Errno::EOPNOTSUPP));
+            }
+        }
+        if spec.kind.is_map_in_map() {
+            // `bpf_map_meta_alloc`: the inner template must be an fd of a map that is not
+            // itself a map-in-map.
+            let Some(inner) = spec.inner.and_then(|i| self.map_idx(i)) else { return Ok(Err(Errno::EBADF)) };
+            let tmpl = self.map(inner);
+            if tmpl.life != Life::Live || !tmpl.handles.reachable() {
+                return Ok(Err(Errno::EBADF));
+            }
+            if tmpl.spec.kind.is_map_in_map() {
+                return Ok(Err(Errno::EINVAL));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// A new element cell linked at `key` of map `m`.
+    pub(crate) fn insert_cell(&mut self, m: MapIdx, key: Key) -> ElemId {
+        let stamp = self.next_seq();
+        let e = self.elems.len();
+        self.elems.push(Elem::new(m, key, stamp));
+        self.map_mut(m).elems.insert(key, e);
+        e
+    }
+
+    /// The map a user handle reaches (`__bpf_map_get` / `bpf_map_get`), or -EBADF.
+    fn user_map(&self, m: MapIdx) -> Result<MapIdx, Errno> {
+        let m = self.map_idx(m).ok_or(Errno::EBADF)?;
+        let map = self.map(m);
+        (map.life == Life::Live && map.handles.reachable()).then_some(m).ok_or(Errno::EBADF)
+    }
+
+    /// A map as a user names it: directly, or the inner map stored in a reachable outer map
+    /// (user space looks the inner id up and opens it).
+    fn user_map_ref(&self, r: MapRef) -> Result<MapIdx, Errno> {
+        match r {
+            MapRef::Map(m) => self.user_map(m),
+            MapRef::Inner { outer, key } => {
+                let outer = self.user_map(outer)?;
+                self.inner_of(outer, key).ok_or(Errno::ENOENT)
+            }
+        }
+    }
+
+    /// The live inner map stored at `outer[key]`.
+    pub(crate) fn inner_of(&self, outer: MapIdx, key: Key) -> Option<MapIdx> {
+        let e = *self.map(outer).elems.get(&key)?;
+        self.elems[e].inner.filter(|&i| self.map(i).life == Life::Live)
+    }
+
+    /// A map as a program names it: it holds a reference on every map it uses, so only
+    /// liveness matters, not user handles.
+    pub(crate) fn prog_map_ref(&self, r: MapRef) -> Option<MapIdx> {
+        let live = |m: MapIdx| self.map(m).life == Life::Live;
+        match r {
+            MapRef::Map(m) => self.map_idx(m).filter(|&m| live(m)),
+            MapRef::Inner { outer, key } => {
+                let outer = self.map_idx(outer).filter(|&m| live(m))?;
+                self.inner_of(outer, key)
+            }
+        }
+    }
+
+    /// User `BPF_MAP_UPDATE_ELEM` with an all-zero value.
+    pub(crate) fn sys_map_update(&mut self, elem: &ElemRef, flags: UpdateFlags) -> Res<Outcome> {
+        let res = match self.user_map_ref(elem.map) {
+            Ok(m) if self.map(m).spec.kind.is_map_in_map() => {
+                // The value of a map-in-map is a map fd; fd 0 is not a map
+                // (`bpf_map_fd_get_ptr`).
+                Err(Errno::EINVAL)
+            }
+            Ok(m) => self.map_update(m, elem.key, flags, None)?,
+            Err(e) => Err(e),
+        };
+        Ok(errno_outcome(res))
+    }
+
+    /// User `BPF_MAP_UPDATE_ELEM` of a map-in-map: store `inner` at `outer[key]`
+    /// (`bpf_fd_array_map_update_elem`, `bpf_fd_htab_map_update_elem`).
+    /// On a map that is not a map-in-map the fd is plain value bytes.
+    pub(crate) fn sys_map_update_inner(&mut self, outer: MapIdx, key: Key, inner: MapIdx, flags: UpdateFlags) -> Res<Outcome> {
+        let (outer, inner) = match (self.user_map(outer), self.user_map(inner)) {
+            (Ok(o), Ok(i)) => (o, i),
+            (Err(e), _) | (_, Err(e)) => return Ok(Outcome::Err(e)),
+        };
+        let ospec = self.map(outer).spec;
+        if !ospec.kind.is_map_in_map() {
+            return Ok(errno_outcome(self.map_update(outer, key, flags, None)?));
+        }
+        // `bpf_map_meta_equal`: the inner map must match the template in type, value layout,
+        // flags and size.
+        let ispec = self.map(inner).spec;
+        let tmpl = ospec.inner.and_then(|t| self.map_idx(t)).map(|t| self.map(t).spec);
+        let fits = tmpl.is_some_and(|t| {
+            t.kind == ispec.kind && t.value == ispec.value && t.flags == ispec.flags && t.max_entries == ispec.max_entries
+        });
+        if !fits {
+            return Ok(Outcome::Err(Errno::EINVAL));
+        }
+        Ok(errno_outcome(self.map_update(outer, key, flags, Some(inner))?))
+    }
+
+    /// Update element `key` of map `m` (array: overwrite in place; hash: replace the cell).
+    /// `inner` is the map stored by a map-in-map update. Shared by the syscall and the
+    /// `bpf_map_update_elem` helper; `frame` is the running program, if any.
+    pub(crate) fn map_update_in(
+        &mut self,
+        m: MapIdx,
+        key: Key,
+        flags: UpdateFlags,
+        inner: Option<MapIdx>,
+        frame: Option<&Frame>,
+    ) -> Res<ElemResult> {
+        let spec = self.map(m).spec;
+        let existing = self.map(m).elems.get(&key).copied();
+        match spec.kind {
+            MapKind::Array | MapKind::PercpuArray => {
+                // arraymap.c `array_map_update_elem`: copy the value (special fields skipped),
+                // then `bpf_obj_free_fields` on the element (5.15: `check_and_free_timer_in_array`).
+                if u32::from(spec.max_entries) <= key.0 {
+                    return Ok(Err(Errno::E2BIG));
+                }
+                if flags == UpdateFlags::NoExist {
+                    return Ok(Err(Errno::EEXIST));
+                }
+                let e = existing.expect("INV-ARRAY-FULL: array element missing");
+                self.free_fields(e, super::lifetime::FreeCause::Element, frame)?;
+                self.elems[e].last_use = self.next_seq();
+                Ok(Ok(()))
+            }
+            MapKind::ArrayOfMaps => {
+                // arraymap.c `bpf_fd_array_map_update_elem`: only BPF_ANY.
+                if flags != UpdateFlags::Any {
+                    return Ok(Err(Errno::EINVAL));
+                }
+                if u32::from(spec.max_entries) <= key.0 {
+                    return Ok(Err(Errno::E2BIG));
+                }
+                let e = existing.expect("INV-ARRAY-FULL: array element missing");
+                self.set_inner(e, inner);
+                Ok(Ok(()))
+            }
+            MapKind::Hash | MapKind::PercpuHash | MapKind::LruHash | MapKind::HashOfMaps => {
+                // hashtab.c `htab_map_update_elem` / `htab_lru_map_update_elem`:
+                // `check_flags` first, then allocate a new element (LRU: pop a free node,
+                // evicting the least recently used one when full), link it, free the old one.
+                match (flags, existing) {
+                    (UpdateFlags::NoExist, Some(_)) => return Ok(Err(Errno::EEXIST)),
+                    (UpdateFlags::Exist, None) => return Ok(Err(Errno::ENOENT)),
+                    _ => {}
+                }
+                let full = self.map(m).elems.len() >= usize::from(spec.max_entries);
+                if spec.kind == MapKind::LruHash && full {
+                    let victim = self.lru_victim(m).expect("INV-LRU: a full map has a victim");
+                    self.unlink(victim, frame)?;
+                } else if full && existing.is_none() {
+                    return Ok(Err(Errno::E2BIG));
+                }
+                if let Some(old) = self.map(m).elems.get(&key).copied() {
+                    self.unlink(old, frame)?;
+                }
+                let e = self.insert_cell(m, key);
+                self.set_inner(e, inner);
+                Ok(Ok(()))
+            }
+        }
+    }
+
+    fn map_update(&mut self, m: MapIdx, key: Key, flags: UpdateFlags, inner: Option<MapIdx>) -> Res<ElemResult> {
+        self.map_update_in(m, key, flags, inner, None)
+    }
+
+    /// Store an inner map in a map-in-map cell (taking a reference), putting the old one.
+    fn set_inner(&mut self, e: ElemId, inner: Option<MapIdx>) {
+        if let Some(i) = inner {
+            self.map_inc(i);
+        }
+        if let Some(old) = std::mem::replace(&mut self.elems[e].inner, inner) {
+            self.map_put(old);
+        }
+    }
+
+    /// The element an LRU map evicts next: least recently inserted, updated or looked up by a
+    /// program (the kernel's LRU is approximate; scenarios keep max_entries=1).
+    fn lru_victim(&self, m: MapIdx) -> Option<ElemId> {
+        self.map(m).elems.values().copied().min_by_key(|&e| self.elems[e].last_use)
+    }
+
+    /// Delete element `key` of map `m`; shared by the syscall and `bpf_map_delete_elem`.
+    pub(crate) fn map_delete_in(&mut self, m: MapIdx, key: Key, frame: Option<&Frame>) -> Res<ElemResult> {
+        let spec = self.map(m).spec;
+        let existing = self.map(m).elems.get(&key).copied();
+        Ok(match spec.kind {
+            // arraymap.c `array_map_delete_elem`.
+            MapKind::Array | MapKind::PercpuArray => Err(Errno::EINVAL),
+            // arraymap.c `fd_array_map_delete_elem`.
+            MapKind::ArrayOfMaps => {
+                if u32::from(spec.max_entries) <= key.0 {
+                    Err(Errno::E2BIG)
+                } else {
+                    let e = existing.expect("INV-ARRAY-FULL: array element missing");
+                    match self.elems[e].inner.take() {
+                        Some(old) => {
+                            self.map_put(old);
+                            Ok(())
+                        }
+                        None => Err(Errno::ENOENT),
+                    }
+                }
+            }
+            // hashtab.c `htab_map_delete_elem` / `htab_lru_map_delete_elem`.
+            MapKind::Hash | MapKind::PercpuHash | MapKind::LruHash | MapKind::HashOfMaps => match existing {
+                Some(e) => {
+                    self.unlink(e, frame)?;
+                    Ok(())
+                }
+                None => Err(Errno::ENOENT),
+            },
+        })
+    }
+
+    /// Look up element `key` of map `m`: 0 if present. A program's lookup marks LRU recency
+    /// (`bpf_lru_node_set_ref`); the syscall's does not (`*_lookup_elem_sys_only`).
+    pub(crate) fn map_lookup_in(&mut self, m: MapIdx, key: Key, by_prog: bool) -> ElemResult {
+        let spec = self.map(m).spec;
+        let Some(e) = self.map(m).elems.get(&key).copied() else { return Err(Errno::ENOENT) };
+        if spec.kind == MapKind::ArrayOfMaps && self.elems[e].inner.is_none() {
+            return Err(Errno::ENOENT);
+        }
+        if by_prog {
+            self.elems[e].last_use = self.next_seq();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn sys_map_delete(&mut self, elem: &ElemRef) -> Res<Outcome> {
+        let res = match self.user_map_ref(elem.map) {
+            Ok(m) => self.map_delete_in(m, elem.key, None)?,
+            Err(e) => Err(e),
+        };
+        Ok(errno_outcome(res))
+    }
+
+    pub(crate) fn sys_map_lookup(&mut self, elem: &ElemRef) -> Res<Outcome> {
+        let res = self.user_map_ref(elem.map).and_then(|m| self.map_lookup_in(m, elem.key, false));
+        Ok(errno_outcome(res))
+    }
+
+    /// `BPF_PROG_LOAD` (syscall.c `bpf_prog_load`, verifier.c `bpf_check`). The program takes
+    /// a reference on each map it uses (`used_maps`); a rejected load takes a table slot with
+    /// [`Life::Failed`].
+    pub(crate) fn prog_load(&mut self, spec: &ProgSpec) -> Outcome {
+        let used = self.used_maps(spec);
+        let out = match used {
+            Err(e) => Outcome::Err(e),
+            Ok(ref maps) => match crate::verifier::check(self, spec, maps) {
+                Err(r) => Outcome::Reject(r),
+                Ok(()) => Outcome::Ok,
+            },
+        };
+        let live = out == Outcome::Ok;
+        let used_maps = if live { used.unwrap_or_default() } else { Vec::new() };
+        for &m in &used_maps {
+            self.map_inc(m);
+        }
+        self.progs.push(ProgObj {
+            spec: spec.clone(),
+            life: if live { Life::Live } else { Life::Failed },
+            handles: Handles { fds: u32::from(live), pinned: false },
+            refcnt: u64::from(live),
+            used_maps,
+        });
+        assert!(self.progs.len() <= 256, "INV-TABLE: at most 256 programs");
+        out
+    }
+
+    /// The maps a program references through `ld_imm64` map fds: its self map (the outer map
+    /// for an inner self map), its extra maps and every map its statements name. Each must be
+    /// a map fd user space holds (-EBADF otherwise).
+    fn used_maps(&self, spec: &ProgSpec) -> Result<Vec<MapIdx>, Errno> {
+        let refs = spec.self_map.into_iter().chain(spec.stmts().filter_map(|s| match s.call.target() {
+            crate::op::Target::Elem(r) => Some(r.map),
+            crate::op::Target::SelfElem => None,
+        }));
+        let mut out = Vec::new();
+        for r in refs {
+            let m = match r {
+                MapRef::Map(m) | MapRef::Inner { outer: m, .. } => m,
+            };
+            out.push(m);
+        }
+        out.extend(spec.maps.iter().copied());
+        let mut resolved = Vec::new();
+        for m in out {
+            let m = self.user_map(m)?;
+            if !resolved.contains(&m) {
+                resolved.push(m);
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// `BPF_PROG_TEST_RUN`: run the main body on element `key` of the self map, then the
+    /// task_work callbacks queued for this task on its way back to user space.
+    pub(crate) fn prog_run(&mut self, p: ProgIdx, key: Key) -> Res<Outcome> {
+        let Some(p) = self.prog_idx(p) else { return Ok(Outcome::Err(Errno::EBADF)) };
+        let prog = self.prog(p);
+        if prog.life != Life::Live || !prog.handles.reachable() {
+            return Ok(Outcome::Err(Errno::EBADF));
+        }
+        let self_elem = prog
+            .spec
+            .self_map
+            .and_then(|r| self.prog_map_ref(r))
+            .and_then(|m| self.map(m).elems.get(&key).copied());
+        if let Some(e) = self_elem {
+            // The program found its element with a lookup.
+            self.elems[e].last_use = self.next_seq();
+        }
+        let body = self.prog(p).spec.main.clone();
+        let frame = Frame { prog: p, self_elem, ctx: Ctx::Main };
+        let rets = self.run_body(&frame, &body)?;
+        let callbacks = self.run_task_works()?;
+        Ok(Outcome::Ran { rets, callbacks })
+    }
+
+    /// `close()` of one user fd: maps drop a uref and a ref (`bpf_map_release` →
+    /// `bpf_map_put_with_uref`), programs a ref (`bpf_prog_release` → `bpf_prog_put`).
+    pub(crate) fn close(&mut self, obj: ObjRef) -> Res<Outcome> {
+        match obj {
+            ObjRef::Map(m) => {
+                let Some(m) = self.map_idx(m).filter(|&m| self.map(m).handles.fds > 0) else {
+                    return Ok(Outcome::Err(Errno::EBADF));
+                };
+                self.map_mut(m).handles.fds -= 1;
+                self.map_put_with_uref(m)?;
+            }
+            ObjRef::Prog(p) => {
+                let Some(p) = self.prog_idx(p).filter(|&p| self.prog(p).handles.fds > 0) else {
+                    return Ok(Outcome::Err(Errno::EBADF));
+                };
+                self.prog_mut(p).handles.fds -= 1;
+                self.prog_put(p);
+            }
+        }
+        Ok(Outcome::Ok)
+    }
+
+    /// `BPF_OBJ_PIN` (inode.c `bpf_obj_pin_user`): the pin takes its own reference (maps: with
+    /// uref) from an fd; a second pin of the same object at our one path is -EEXIST.
+    pub(crate) fn pin(&mut self, obj: ObjRef) -> Outcome {
+        let Some(h) = self.handles(obj) else { return Outcome::Err(Errno::EBADF) };
+        if h.fds == 0 {
+            return Outcome::Err(Errno::EBADF);
+        }
+        if h.pinned {
+            return Outcome::Err(Errno::EEXIST);
+        }
+        match obj {
+            ObjRef::Map(m) => {
+                let m = self.map_idx(m).expect("resolved by handles()");
+                self.map_mut(m).handles.pinned = true;
+                self.map_inc_with_uref(m);
+            }
+            ObjRef::Prog(p) => {
+                let p = self.prog_idx(p).expect("resolved by handles()");
+                self.prog_mut(p).handles.pinned = true;
+                self.prog_mut(p).refcnt += 1;
+            }
+        }
+        Outcome::Ok
+    }
+
+    /// `unlink()` of the pin (inode.c `bpf_free_inode` / `bpf_destroy_inode` → `bpf_any_put`).
+    pub(crate) fn unpin(&mut self, obj: ObjRef) -> Res<Outcome> {
+        if !self.handles(obj).is_some_and(|h| h.pinned) {
+            return Ok(Outcome::Err(Errno::ENOENT));
+        }
+        match obj {
+            ObjRef::Map(m) => {
+                let m = self.map_idx(m).expect("resolved by handles()");
+                self.map_mut(m).handles.pinned = false;
+                self.map_put_with_uref(m)?;
+            }
+            ObjRef::Prog(p) => {
+                let p = self.prog_idx(p).expect("resolved by handles()");
+                self.prog_mut(p).handles.pinned = false;
+                self.prog_put(p);
+            }
+        }
+        Ok(Outcome::Ok)
+    }
+
+    /// `BPF_MAP_GET_FD_BY_ID` (`bpf_map_inc_not_zero` with uref) / `BPF_PROG_GET_FD_BY_ID`
+    /// (`bpf_prog_inc_not_zero`): -ENOENT once the id is gone.
+    pub(crate) fn get_fd_by_id(&mut self, obj: ObjRef) -> Outcome {
+        match obj {
+            ObjRef::Map(m) => match self.map_idx(m).filter(|&m| self.map(m).life == Life::Live) {
+                Some(m) => {
+                    self.map_mut(m).handles.fds += 1;
+                    self.map_inc_with_uref(m);
+                    Outcome::Ok
+                }
+                None => Outcome::Err(Errno::ENOENT),
+            },
+            ObjRef::Prog(p) => match self.prog_idx(p).filter(|&p| self.prog(p).life == Life::Live) {
+                Some(p) if self.prog_inc_not_zero(p) => {
+                    self.prog_mut(p).handles.fds += 1;
+                    Outcome::Ok
+                }
+                _ => Outcome::Err(Errno::ENOENT),
+            },
+        }
+    }
+
+    fn handles(&self, obj: ObjRef) -> Option<Handles> {
+        match obj {
+            ObjRef::Map(m) => self.map_idx(m).map(|m| self.map(m).handles),
+            ObjRef::Prog(p) => self.prog_idx(p).map(|p| self.prog(p).handles),
+        }
+    }
+
+    /// A map operation made by a program statement (`bpf_map_{update,delete,lookup}_elem`).
+    pub(crate) fn prog_map_op(&mut self, m: MapIdx, key: Key, op: ProgMapOp, frame: &Frame) -> Res<ElemResult> {
+        match op {
+            ProgMapOp::Update(_) | ProgMapOp::Delete if self.map(m).spec.kind.is_map_in_map() => {
+                Err(Unsupported::ProgramUpdatesMapInMap)
+            }
+            ProgMapOp::Update(flags) => self.map_update_in(m, key, flags, None, Some(frame)),
+            ProgMapOp::Delete => self.map_delete_in(m, key, Some(frame)),
+            ProgMapOp::Lookup => Ok(self.map_lookup_in(m, key, true)),
+        }
+    }
+}
+
+fn errno_outcome(r: ElemResult) -> Outcome {
+    match r {
+        Ok(()) => Outcome::Ok,
+        Err(e) => Outcome::Err(e),
+    }
+}
