@@ -4,7 +4,7 @@
 
 use crate::era::Kernel;
 use crate::op::{Op, Query};
-use crate::outcome::{Observation, Outcome};
+use crate::outcome::{Observation, Outcome, Unsupported};
 use crate::world::World;
 
 /// Something that executes [`Op`]s and answers [`Query`]s, starting from an empty world.
@@ -21,15 +21,23 @@ pub trait Engine {
 
 /// The executable spec as an [`Engine`]. With `checked`, every step is followed by
 /// [`World::check_invariants`], which panics naming a broken invariant.
+///
+/// Once a step is [`Outcome::Unsupported`], the world no longer describes a kernel state: the
+/// engine is *poisoned* and answers every later op with the same `Unsupported`.
 #[derive(Clone, Debug)]
 pub struct SpecEngine {
     pub world: World,
     pub checked: bool,
+    pub poisoned: Option<Unsupported>,
 }
 
 impl SpecEngine {
     pub fn new(kernel: Kernel) -> SpecEngine {
-        SpecEngine { world: World::new(kernel), checked: true }
+        SpecEngine {
+            world: World::new(kernel),
+            checked: true,
+            poisoned: None,
+        }
     }
 }
 
@@ -43,9 +51,14 @@ impl Engine for SpecEngine {
     }
 
     fn apply(&mut self, op: &Op) -> Outcome {
+        if let Some(u) = self.poisoned {
+            return Outcome::Unsupported(u);
+        }
         let out = crate::step(&mut self.world, op);
-        if self.checked {
-            self.world.check_invariants();
+        match out {
+            Outcome::Unsupported(u) => self.poisoned = Some(u),
+            _ if self.checked => self.world.check_invariants(),
+            _ => {}
         }
         out
     }

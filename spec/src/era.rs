@@ -61,7 +61,10 @@ impl Era {
         };
         match self {
             Era::V5_15 => v5_15,
-            Era::V6_1 => Features { kptr: true, ..v5_15 },
+            Era::V6_1 => Features {
+                kptr: true,
+                ..v5_15
+            },
             Era::V6_12 => Features {
                 timer_abs_flag: true,
                 timer_cpu_pin_flag: true,
@@ -112,10 +115,14 @@ impl fmt::Display for Era {
 impl FromStr for Era {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Era::ALL.iter().copied().find(|e| e.name() == s).ok_or_else(|| {
-            let known: Vec<_> = Era::ALL.iter().map(|e| e.name()).collect();
-            format!("unknown kernel era `{s}` (known: {})", known.join(", "))
-        })
+        Era::ALL
+            .iter()
+            .copied()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = Era::ALL.iter().map(|e| e.name()).collect();
+                format!("unknown kernel era `{s}` (known: {})", known.join(", "))
+            })
     }
 }
 
@@ -164,16 +171,28 @@ pub struct Kernel {
 
 impl Kernel {
     pub const fn new(era: Era) -> Kernel {
-        Kernel { era, features: era.features(), preempt_rt: false }
+        Kernel {
+            era,
+            features: era.features(),
+            preempt_rt: false,
+        }
     }
 
     pub const fn preempt_rt(self) -> Kernel {
-        Kernel { preempt_rt: true, ..self }
+        Kernel {
+            preempt_rt: true,
+            ..self
+        }
     }
 }
 
 impl fmt::Display for Kernel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.era, if self.preempt_rt { "-rt" } else { "" })
+        write!(
+            f,
+            "{}{}",
+            self.era,
+            if self.preempt_rt { "-rt" } else { "" }
+        )
     }
 }

@@ -23,7 +23,10 @@ use crate::world::{Event, Life, TaskWorkCtx, World};
 impl World {
     /// Panic with the id of the first broken invariant.
     pub fn check_invariants(&self) {
-        assert!(self.doomed_maps.is_empty() && self.doomed_progs.is_empty(), "INV-SETTLED: deferred frees pending");
+        assert!(
+            self.doomed_maps.is_empty() && self.doomed_progs.is_empty(),
+            "INV-SETTLED: deferred frees pending"
+        );
         for p in 0..self.progs.len() {
             self.check_prog(ProgIdx(p as u8));
         }
@@ -32,9 +35,16 @@ impl World {
         }
         self.check_events();
         let owned = self.elems.iter().filter(|e| e.kptr).count() as u64;
-        assert_eq!(owned, self.kptr_objects, "INV-KPTR: {} objects acquired, {owned} owned by kptr slots", self.kptr_objects);
+        assert_eq!(
+            owned, self.kptr_objects,
+            "INV-KPTR: {} objects acquired, {owned} owned by kptr slots",
+            self.kptr_objects
+        );
         for (i, e) in self.elems.iter().enumerate() {
-            assert!(e.linked || e.is_empty(), "INV-UNLINKED-EMPTY: deleted element {i} still holds {e:?}");
+            assert!(
+                e.linked || e.is_empty(),
+                "INV-UNLINKED-EMPTY: deleted element {i} still holds {e:?}"
+            );
         }
     }
 
@@ -47,47 +57,102 @@ impl World {
             .flatten()
             .filter(|o| o.callback.is_some_and(|(q, _)| q == p))
             .count() as u64;
-        let tw_refs =
-            self.elems.iter().filter(|e| matches!(e.task_work, Some(TaskWorkCtx::Pending(q, _)) if q == p)).count() as u64;
+        let tw_refs = self
+            .elems
+            .iter()
+            .filter(|e| matches!(e.task_work, Some(TaskWorkCtx::Pending(q, _)) if q == p))
+            .count() as u64;
         let held = prog.handles.count() + slot_refs + tw_refs;
         match prog.life {
             Life::Live => assert_eq!(
-                prog.refcnt, held,
+                prog.refcnt,
+                held,
                 "INV-PROG-REFCNT: program {} has refcnt {} but {held} holders ({} user, {slot_refs} async slots, {tw_refs} task_works)",
-                p.0, prog.refcnt, prog.handles.count()
+                p.0,
+                prog.refcnt,
+                prog.handles.count()
             ),
             Life::Failed | Life::Freed => {
-                assert!(prog.refcnt == 0 && held == 0, "INV-PROG-REFCNT: dead program {} is still referenced", p.0);
-                assert!(prog.used_maps.is_empty(), "INV-FREED: dead program {} holds maps", p.0);
+                assert!(
+                    prog.refcnt == 0 && held == 0,
+                    "INV-PROG-REFCNT: dead program {} is still referenced",
+                    p.0
+                );
+                assert!(
+                    prog.used_maps.is_empty(),
+                    "INV-FREED: dead program {} holds maps",
+                    p.0
+                );
             }
         }
         for &m in &prog.used_maps {
-            assert_eq!(self.map(m).life, Life::Live, "INV-FREED: program {} uses freed map {}", p.0, m.0);
+            assert_eq!(
+                self.map(m).life,
+                Life::Live,
+                "INV-FREED: program {} uses freed map {}",
+                p.0,
+                m.0
+            );
         }
     }
 
     fn check_map(&self, m: MapIdx) {
         let map = self.map(m);
-        let users = self.progs.iter().filter(|p| p.life == Life::Live && p.used_maps.contains(&m)).count() as u64;
-        let cells = self.elems.iter().filter(|e| e.linked && e.inner == Some(m)).count() as u64;
-        assert_eq!(map.usercnt, map.handles.count(), "INV-MAP-USERCNT: map {} usercnt {} with {} user handles", m.0, map.usercnt, map.handles.count());
+        let users = self
+            .progs
+            .iter()
+            .filter(|p| p.life == Life::Live && p.used_maps.contains(&m))
+            .count() as u64;
+        let cells = self
+            .elems
+            .iter()
+            .filter(|e| e.linked && e.inner == Some(m))
+            .count() as u64;
+        assert_eq!(
+            map.usercnt,
+            map.handles.count(),
+            "INV-MAP-USERCNT: map {} usercnt {} with {} user handles",
+            m.0,
+            map.usercnt,
+            map.handles.count()
+        );
         match map.life {
             Life::Live => {
                 let held = map.handles.count() + users + cells;
                 assert_eq!(
-                    map.refcnt, held,
+                    map.refcnt,
+                    held,
                     "INV-MAP-REFCNT: map {} has refcnt {} but {held} holders ({} user, {users} programs, {cells} outer cells)",
-                    m.0, map.refcnt, map.handles.count()
+                    m.0,
+                    map.refcnt,
+                    map.handles.count()
                 );
                 for (&k, &e) in &map.elems {
                     let elem = &self.elems[e];
-                    assert!(elem.linked && elem.map == m && elem.key == k, "INV-FREED: map {} links a foreign cell {e}", m.0);
+                    assert!(
+                        elem.linked && elem.map == m && elem.key == k,
+                        "INV-FREED: map {} links a foreign cell {e}",
+                        m.0
+                    );
                     if map.usercnt == 0 {
-                        assert!(!elem.holds_async(), "INV-UREF: map {} has usercnt 0 but element {} holds an async object", m.0, k.0);
+                        assert!(
+                            !elem.holds_async(),
+                            "INV-UREF: map {} has usercnt 0 but element {} holds an async object",
+                            m.0,
+                            k.0
+                        );
                     }
                 }
-                if matches!(map.spec.kind, MapKind::Array | MapKind::PercpuArray | MapKind::ArrayOfMaps) {
-                    assert_eq!(map.elems.len(), usize::from(map.spec.max_entries), "INV-ARRAY-FULL: array map {} misses elements", m.0);
+                if matches!(
+                    map.spec.kind,
+                    MapKind::Array | MapKind::PercpuArray | MapKind::ArrayOfMaps
+                ) {
+                    assert_eq!(
+                        map.elems.len(),
+                        usize::from(map.spec.max_entries),
+                        "INV-ARRAY-FULL: array map {} misses elements",
+                        m.0
+                    );
                 }
             }
             Life::Failed | Life::Freed => {
@@ -112,9 +177,24 @@ impl World {
                 key.at
             );
         }
-        let queued = self.elems.iter().flat_map(|e| [e.timer, e.wq]).flatten().filter(|o| o.queued.is_some()).count();
-        assert_eq!(queued, self.events.len(), "INV-EVENTS: {queued} objects queued, {} events", self.events.len());
-        let pending = self.elems.iter().filter(|e| matches!(e.task_work, Some(TaskWorkCtx::Pending(..)))).count();
+        let queued = self
+            .elems
+            .iter()
+            .flat_map(|e| [e.timer, e.wq])
+            .flatten()
+            .filter(|o| o.queued.is_some())
+            .count();
+        assert_eq!(
+            queued,
+            self.events.len(),
+            "INV-EVENTS: {queued} objects queued, {} events",
+            self.events.len()
+        );
+        let pending = self
+            .elems
+            .iter()
+            .filter(|e| matches!(e.task_work, Some(TaskWorkCtx::Pending(..))))
+            .count();
         assert!(
             pending == 0 && self.task_works.is_empty(),
             "INV-TASK-WORK: task_work left pending after the task returned to user space"

@@ -53,8 +53,14 @@ impl Nanos {
 impl<'a> Arbitrary<'a> for Nanos {
     /// Durations a real test may use: never below 1 ms for a timer (kernel hygiene rule).
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        const CHOICES: [u64; 6] =
-            [Nanos::MS, 2 * Nanos::MS, 5 * Nanos::MS, 20 * Nanos::MS, 1_000 * Nanos::MS, 10_000 * Nanos::MS];
+        const CHOICES: [u64; 6] = [
+            Nanos::MS,
+            2 * Nanos::MS,
+            5 * Nanos::MS,
+            20 * Nanos::MS,
+            1_000 * Nanos::MS,
+            10_000 * Nanos::MS,
+        ];
         Ok(Nanos(*u.choose(&CHOICES)?))
     }
 }
@@ -75,7 +81,10 @@ pub enum MapKind {
 
 impl MapKind {
     pub const fn is_hash(self) -> bool {
-        matches!(self, MapKind::Hash | MapKind::PercpuHash | MapKind::LruHash | MapKind::HashOfMaps)
+        matches!(
+            self,
+            MapKind::Hash | MapKind::PercpuHash | MapKind::LruHash | MapKind::HashOfMaps
+        )
     }
     pub const fn is_map_in_map(self) -> bool {
         matches!(self, MapKind::ArrayOfMaps | MapKind::HashOfMaps)
@@ -85,7 +94,6 @@ impl MapKind {
 /// Special (BTF-recognised) fields a map value holds. Counts, so that the duplicate-field
 /// rules are expressible; plain data bytes are implicit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "arbitrary", derive(Arbitrary))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ValueLayout {
     pub timer: u8,
@@ -131,8 +139,14 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 6] =
-        [Field::Timer, Field::Wq, Field::TaskWork, Field::Kptr, Field::KptrUntrusted, Field::SpinLock];
+    pub const ALL: [Field; 6] = [
+        Field::Timer,
+        Field::Wq,
+        Field::TaskWork,
+        Field::Kptr,
+        Field::KptrUntrusted,
+        Field::SpinLock,
+    ];
 
     /// The kernel's BTF struct / tag name.
     pub const fn kernel_name(self) -> &'static str {
@@ -149,7 +163,6 @@ impl Field {
 
 /// `BPF_MAP_CREATE` flags the spec distinguishes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "arbitrary", derive(Arbitrary))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MapFlags {
     /// `BPF_F_NO_PREALLOC` (hash maps: elements allocated on insert).
@@ -162,7 +175,6 @@ pub struct MapFlags {
 
 /// Arguments of `BPF_MAP_CREATE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "arbitrary", derive(Arbitrary))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MapSpec {
     pub kind: MapKind,
@@ -171,6 +183,47 @@ pub struct MapSpec {
     pub flags: MapFlags,
     /// Inner-map template of a map-in-map.
     pub inner: Option<MapIdx>,
+}
+
+/// Generated maps are small (1 to 4 entries, rarely 0) and mostly well formed: each special
+/// field is present or not, a duplicate or a read-only / write-only flag is rare, so that
+/// generated sequences reach the async rules instead of failing at map creation.
+#[cfg(feature = "arbitrary")]
+impl<'a> Arbitrary<'a> for MapSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let mut field = |dup_ok: bool| -> arbitrary::Result<u8> {
+            Ok(match u.int_in_range(0..=31u8)? {
+                0..=13 => 0,
+                31 if dup_ok => 2,
+                _ => 1,
+            })
+        };
+        let value = ValueLayout {
+            timer: field(true)?,
+            wq: field(true)?,
+            task_work: field(true)?,
+            kptr: field(false)?,
+            kptr_untrusted: field(false)?,
+            spin_lock: 0,
+        };
+        let flags = MapFlags {
+            no_prealloc: u.ratio(1, 8)?,
+            rdonly_prog: u.ratio(1, 32)?,
+            wronly_prog: u.ratio(1, 32)?,
+        };
+        let max_entries = if u.ratio(1, 64)? {
+            0
+        } else {
+            u.int_in_range(1..=4)?
+        };
+        Ok(MapSpec {
+            kind: u.arbitrary()?,
+            max_entries,
+            value,
+            flags,
+            inner: u.arbitrary()?,
+        })
+    }
 }
 
 /// Program types the spec distinguishes (by their map-compatibility and context rules).
@@ -195,7 +248,10 @@ impl ProgType {
     /// `is_tracing_prog_type()` in verifier.c: the types `check_map_prog_compatibility` treats
     /// as tracing. `BPF_PROG_TYPE_TRACING` (fentry, tp_btf) is deliberately not among them.
     pub const fn is_tracing(self) -> bool {
-        matches!(self, ProgType::Kprobe | ProgType::Tracepoint | ProgType::PerfEvent | ProgType::RawTracepoint)
+        matches!(
+            self,
+            ProgType::Kprobe | ProgType::Tracepoint | ProgType::PerfEvent | ProgType::RawTracepoint
+        )
     }
 }
 
@@ -316,21 +372,59 @@ pub enum UpdateFlags {
 #[cfg_attr(feature = "arbitrary", derive(Arbitrary))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Call {
-    TimerInit { elem: Target, clock: ClockFlags },
-    TimerSetCallback { elem: Target, cb: CbIdx },
-    TimerStart { elem: Target, nsecs: Nanos, flags: TimerFlags },
-    TimerCancel { elem: Target },
-    TimerCancelAsync { elem: Target },
-    WqInit { elem: Target, flags: KfuncFlags },
-    WqSetCallback { elem: Target, cb: CbIdx, flags: KfuncFlags },
-    WqStart { elem: Target, flags: KfuncFlags },
-    TaskWorkSchedule { elem: Target, cb: CbIdx, mode: TaskWorkMode },
+    TimerInit {
+        elem: Target,
+        clock: ClockFlags,
+    },
+    TimerSetCallback {
+        elem: Target,
+        cb: CbIdx,
+    },
+    TimerStart {
+        elem: Target,
+        nsecs: Nanos,
+        flags: TimerFlags,
+    },
+    TimerCancel {
+        elem: Target,
+    },
+    TimerCancelAsync {
+        elem: Target,
+    },
+    WqInit {
+        elem: Target,
+        flags: KfuncFlags,
+    },
+    WqSetCallback {
+        elem: Target,
+        cb: CbIdx,
+        flags: KfuncFlags,
+    },
+    WqStart {
+        elem: Target,
+        flags: KfuncFlags,
+    },
+    TaskWorkSchedule {
+        elem: Target,
+        cb: CbIdx,
+        mode: TaskWorkMode,
+    },
     /// `bpf_kptr_xchg(&v->kptr, new ? acquired object : NULL)`; the program releases the old
     /// pointer it gets back.
-    KptrXchg { elem: Target, new: bool },
-    MapUpdate { elem: Target, flags: UpdateFlags },
-    MapDelete { elem: Target },
-    MapLookup { elem: Target },
+    KptrXchg {
+        elem: Target,
+        new: bool,
+    },
+    MapUpdate {
+        elem: Target,
+        flags: UpdateFlags,
+    },
+    MapDelete {
+        elem: Target,
+    },
+    MapLookup {
+        elem: Target,
+    },
 }
 
 impl Call {
@@ -345,8 +439,14 @@ impl Call {
             Call::WqInit { .. } => "bpf_wq_init",
             Call::WqSetCallback { .. } => "bpf_wq_set_callback",
             Call::WqStart { .. } => "bpf_wq_start",
-            Call::TaskWorkSchedule { mode: TaskWorkMode::Signal, .. } => "bpf_task_work_schedule_signal",
-            Call::TaskWorkSchedule { mode: TaskWorkMode::Resume, .. } => "bpf_task_work_schedule_resume",
+            Call::TaskWorkSchedule {
+                mode: TaskWorkMode::Signal,
+                ..
+            } => "bpf_task_work_schedule_signal",
+            Call::TaskWorkSchedule {
+                mode: TaskWorkMode::Resume,
+                ..
+            } => "bpf_task_work_schedule_resume",
             Call::KptrXchg { .. } => "bpf_kptr_xchg",
             Call::MapUpdate { .. } => "bpf_map_update_elem",
             Call::MapDelete { .. } => "bpf_map_delete_elem",
@@ -372,6 +472,27 @@ impl Call {
         }
     }
 
+    /// The same call on another element.
+    pub const fn on(self, t: Target) -> Call {
+        let mut c = self;
+        match &mut c {
+            Call::TimerInit { elem, .. }
+            | Call::TimerSetCallback { elem, .. }
+            | Call::TimerStart { elem, .. }
+            | Call::TimerCancel { elem }
+            | Call::TimerCancelAsync { elem }
+            | Call::WqInit { elem, .. }
+            | Call::WqSetCallback { elem, .. }
+            | Call::WqStart { elem, .. }
+            | Call::TaskWorkSchedule { elem, .. }
+            | Call::KptrXchg { elem, .. }
+            | Call::MapUpdate { elem, .. }
+            | Call::MapDelete { elem }
+            | Call::MapLookup { elem } => *elem = t,
+        }
+        c
+    }
+
     /// The special field the call operates on, if any.
     pub const fn field(&self) -> Option<Field> {
         match self {
@@ -380,7 +501,9 @@ impl Call {
             | Call::TimerStart { .. }
             | Call::TimerCancel { .. }
             | Call::TimerCancelAsync { .. } => Some(Field::Timer),
-            Call::WqInit { .. } | Call::WqSetCallback { .. } | Call::WqStart { .. } => Some(Field::Wq),
+            Call::WqInit { .. } | Call::WqSetCallback { .. } | Call::WqStart { .. } => {
+                Some(Field::Wq)
+            }
             Call::TaskWorkSchedule { .. } => Some(Field::TaskWork),
             Call::KptrXchg { .. } => Some(Field::Kptr),
             Call::MapUpdate { .. } | Call::MapDelete { .. } | Call::MapLookup { .. } => None,
@@ -390,9 +513,9 @@ impl Call {
     /// The callback subprogram the call passes, if any.
     pub const fn callback(&self) -> Option<CbIdx> {
         match *self {
-            Call::TimerSetCallback { cb, .. } | Call::WqSetCallback { cb, .. } | Call::TaskWorkSchedule { cb, .. } => {
-                Some(cb)
-            }
+            Call::TimerSetCallback { cb, .. }
+            | Call::WqSetCallback { cb, .. }
+            | Call::TaskWorkSchedule { cb, .. } => Some(cb),
             _ => None,
         }
     }
@@ -401,7 +524,6 @@ impl Call {
 /// A statement of a program body: a call, optionally guarded by a callback run counter (the
 /// stop condition of self-re-arming callbacks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "arbitrary", derive(Arbitrary))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Stmt {
     /// Made only while `runs(cb) < n`, for a callback `cb` of the same program.
@@ -411,7 +533,6 @@ pub struct Stmt {
 
 /// Arguments of `BPF_PROG_LOAD`: the program's type and its body.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "arbitrary", derive(Arbitrary))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ProgSpec {
     pub ty: ProgType,
@@ -425,6 +546,149 @@ pub struct ProgSpec {
     pub maps: Vec<MapIdx>,
     pub main: Vec<Stmt>,
     pub callbacks: Vec<Vec<Stmt>>,
+}
+
+/// Generated programs are short (up to 6 main statements, up to 3 callbacks of up to 4),
+/// mostly GPL, mostly of one non-tracing type and mostly run on a map, so that they load
+/// and reach the helpers.
+#[cfg(feature = "arbitrary")]
+impl<'a> Arbitrary<'a> for ProgSpec {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        fn body(u: &mut Unstructured<'_>, max: usize) -> arbitrary::Result<Vec<Stmt>> {
+            let n = u.int_in_range(0..=max)?;
+            (0..n).map(|_| u.arbitrary()).collect()
+        }
+        let ty = if u.ratio(3, 4)? {
+            ProgType::SchedCls
+        } else {
+            u.arbitrary()?
+        };
+        let sleepable = u.ratio(1, 8)?;
+        let gpl = !u.ratio(1, 16)?;
+        let self_map = if u.ratio(7, 8)? {
+            Some(u.arbitrary()?)
+        } else {
+            None
+        };
+        let maps = if u.ratio(1, 4)? {
+            vec![u.arbitrary()?]
+        } else {
+            Vec::new()
+        };
+        let n = u.int_in_range(0..=3)?;
+        // Half of the bodies start the way real programs do (init, set a callback, start):
+        // the protocol random calls alone rarely complete.
+        let mut main = Vec::new();
+        if n > 0 && u.ratio(1, 2)? {
+            let cb = CbIdx(u.int_in_range(0..=n - 1)?);
+            main = arm_self(u, cb)?;
+        }
+        main.extend(body(u, 6)?);
+        let callbacks = (0..n)
+            .map(|i| callback_body(u, CbIdx(i)))
+            .collect::<arbitrary::Result<_>>()?;
+        Ok(ProgSpec {
+            ty,
+            sleepable,
+            gpl,
+            self_map,
+            maps,
+            main,
+            callbacks,
+        })
+    }
+}
+
+/// A callback body. Half of them start by acting on their own element, the cases the kernel
+/// handles specially: re-arming (bounded by a guard), cancelling itself, freeing it.
+#[cfg(feature = "arbitrary")]
+fn callback_body(u: &mut Unstructured<'_>, me: CbIdx) -> arbitrary::Result<Vec<Stmt>> {
+    let elem = Target::SelfElem;
+    let mut body = Vec::new();
+    if u.ratio(1, 2)? {
+        let call = match u.int_in_range(0..=2u8)? {
+            0 => Call::TimerStart {
+                elem,
+                nsecs: u.arbitrary()?,
+                flags: TimerFlags(0),
+            },
+            1 => Call::TimerCancel { elem },
+            _ => Call::MapDelete { elem },
+        };
+        body.push(Stmt {
+            guard: Some((me, u.int_in_range(1..=3)?)),
+            call,
+        });
+    }
+    let n = u.int_in_range(0..=3)?;
+    for _ in 0..n {
+        body.push(u.arbitrary()?);
+    }
+    Ok(body)
+}
+
+/// Init, set callback `cb` and start the timer or the wq of `self`.
+#[cfg(feature = "arbitrary")]
+fn arm_self(u: &mut Unstructured<'_>, cb: CbIdx) -> arbitrary::Result<Vec<Stmt>> {
+    let elem = Target::SelfElem;
+    let (flags, stmt) = (KfuncFlags(0), |call| Stmt { guard: None, call });
+    Ok(if u.ratio(2, 3)? {
+        vec![
+            stmt(Call::TimerInit {
+                elem,
+                clock: ClockFlags(ClockFlags::MONOTONIC),
+            }),
+            stmt(Call::TimerSetCallback { elem, cb }),
+            stmt(Call::TimerStart {
+                elem,
+                nsecs: u.arbitrary()?,
+                flags: TimerFlags(0),
+            }),
+        ]
+    } else {
+        vec![
+            stmt(Call::WqInit { elem, flags }),
+            stmt(Call::WqSetCallback { elem, cb, flags }),
+            stmt(Call::WqStart { elem, flags }),
+        ]
+    })
+}
+
+/// Generated statements mostly act on `self` and are mostly unguarded; a guard bounds a
+/// callback to a few runs.
+#[cfg(feature = "arbitrary")]
+impl<'a> Arbitrary<'a> for Stmt {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let guard = if u.ratio(1, 4)? {
+            Some((u.arbitrary()?, u.int_in_range(1..=3)?))
+        } else {
+            None
+        };
+        // Most calls are the bpf_timer helpers every era has, so that programs of the older
+        // eras load about as often as those of the newer ones.
+        let elem = u.arbitrary()?;
+        let mut call = match u.int_in_range(0..=6u8)? {
+            0 => Call::TimerInit {
+                elem,
+                clock: u.arbitrary()?,
+            },
+            1 => Call::TimerSetCallback {
+                elem,
+                cb: u.arbitrary()?,
+            },
+            2 => Call::TimerStart {
+                elem,
+                nsecs: u.arbitrary()?,
+                flags: u.arbitrary()?,
+            },
+            3 => Call::TimerCancel { elem },
+            _ => u.arbitrary()?,
+        };
+        if u.ratio(3, 4)? {
+            call = call.on(Target::SelfElem);
+        }
+        Ok(Stmt { guard, call })
+    }
 }
 
 impl ProgSpec {
@@ -453,7 +717,12 @@ pub enum Op {
     /// `BPF_MAP_UPDATE_ELEM` from user space with an all-zero value.
     MapUpdate { elem: ElemRef, flags: UpdateFlags },
     /// `BPF_MAP_UPDATE_ELEM` of a map-in-map: store `inner` at `outer[key]`.
-    MapUpdateInner { outer: MapIdx, key: Key, inner: MapIdx, flags: UpdateFlags },
+    MapUpdateInner {
+        outer: MapIdx,
+        key: Key,
+        inner: MapIdx,
+        flags: UpdateFlags,
+    },
     /// `BPF_MAP_DELETE_ELEM`.
     MapDelete { elem: ElemRef },
     /// `BPF_MAP_LOOKUP_ELEM`.

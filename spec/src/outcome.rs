@@ -126,7 +126,11 @@ impl fmt::Display for Unsupported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Unsupported::DuplicateUniqueField(x) => {
-                write!(f, "two `{}` fields in one value: kernel behaviour unconfirmed", x.kernel_name())
+                write!(
+                    f,
+                    "two `{}` fields in one value: kernel behaviour unconfirmed",
+                    x.kernel_name()
+                )
             }
             Unsupported::AsyncInDeletedElement => {
                 f.write_str("async object created in a deleted element: depends on element reuse")
@@ -134,9 +138,15 @@ impl fmt::Display for Unsupported {
             Unsupported::KernelUseAfterFree => {
                 f.write_str("this era's kernel has a use-after-free here (CVE-2024-41045)")
             }
-            Unsupported::UnboundedRearm => f.write_str("a callback re-arms itself without delay forever"),
-            Unsupported::TaskWorkWithoutUserTask => f.write_str("task_work scheduled outside a user task"),
-            Unsupported::ProgramUpdatesMapInMap => f.write_str("a program updates or deletes in a map-in-map"),
+            Unsupported::UnboundedRearm => {
+                f.write_str("a callback re-arms itself without delay forever")
+            }
+            Unsupported::TaskWorkWithoutUserTask => {
+                f.write_str("task_work scheduled outside a user task")
+            }
+            Unsupported::ProgramUpdatesMapInMap => {
+                f.write_str("a program updates or deletes in a map-in-map")
+            }
         }
     }
 }
@@ -151,7 +161,10 @@ pub enum Outcome {
     Err(Errno),
     /// A program ran: one result per main statement, then the callbacks that ran before the
     /// syscall returned (task_work on return to user space).
-    Ran { rets: Vec<Ret>, callbacks: Vec<CallbackRun> },
+    Ran {
+        rets: Vec<Ret>,
+        callbacks: Vec<CallbackRun>,
+    },
     /// Time passed: the callbacks that ran, in order.
     Fired(Vec<CallbackRun>),
     /// The verifier refused the program.

@@ -11,7 +11,10 @@ use crate::world::World;
 pub fn check(w: &World, spec: &ProgSpec, used: &[MapIdx]) -> Result<(), RejectReason> {
     let f = w.kernel.features;
     // verifier.c `check_map_prog_compatibility` (5.15 to 6.x; gone in 7.0).
-    if f.tracing_progs_reject_timer && spec.ty.is_tracing() && used.iter().any(|&m| w.map(m).spec.value.timer > 0) {
+    if f.tracing_progs_reject_timer
+        && spec.ty.is_tracing()
+        && used.iter().any(|&m| w.map(m).spec.value.timer > 0)
+    {
         return Err(RejectReason::TracingProgCannotUseTimer);
     }
     for stmt in spec.stmts() {
@@ -37,11 +40,16 @@ fn check_call(w: &World, spec: &ProgSpec, call: &Call) -> Result<(), RejectReaso
     }
     // `check_helper_call`: `fn->gpl_only` (the bpf_timer_* helpers); `check_kfunc_call`:
     // every kfunc needs a GPL-compatible program.
-    let gpl_only = matches!(call.field(), Some(Field::Timer | Field::Wq | Field::TaskWork));
+    let gpl_only = matches!(
+        call.field(),
+        Some(Field::Timer | Field::Wq | Field::TaskWork)
+    );
     if gpl_only && !spec.gpl {
         return Err(RejectReason::GplOnly(name));
     }
-    let Some(field) = call.field() else { return Ok(()) };
+    let Some(field) = call.field() else {
+        return Ok(());
+    };
     // `process_timer_func` (since 6.18, e25ddfb388c8).
     if field == Field::Timer && w.kernel.preempt_rt && f.preempt_rt_rejects_timer {
         return Err(RejectReason::TimerOnPreemptRt);

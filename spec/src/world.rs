@@ -115,12 +115,26 @@ pub struct Elem {
 
 impl Elem {
     pub fn new(map: MapIdx, key: Key, stamp: u64) -> Elem {
-        Elem { map, key, linked: true, timer: None, wq: None, task_work: None, kptr: false, inner: None, last_use: stamp }
+        Elem {
+            map,
+            key,
+            linked: true,
+            timer: None,
+            wq: None,
+            task_work: None,
+            kptr: false,
+            inner: None,
+            last_use: stamp,
+        }
     }
 
     /// No special field holds anything.
     pub fn is_empty(&self) -> bool {
-        self.timer.is_none() && self.wq.is_none() && self.task_work.is_none() && !self.kptr && self.inner.is_none()
+        self.timer.is_none()
+            && self.wq.is_none()
+            && self.task_work.is_none()
+            && !self.kptr
+            && self.inner.is_none()
     }
 
     pub fn holds_async(&self) -> bool {
@@ -220,14 +234,17 @@ impl World {
     /// Answer a query (BPF_*_GET_NEXT_ID listing; the callbacks' result counters).
     pub fn observe(&self, q: &Query) -> Observation {
         match *q {
-            Query::Alive(ObjRef::Map(m)) => {
-                Observation::Alive(self.map_idx(m).is_some_and(|m| self.map(m).life == Life::Live))
-            }
-            Query::Alive(ObjRef::Prog(p)) => {
-                Observation::Alive(self.prog_idx(p).is_some_and(|p| self.prog(p).life == Life::Live))
-            }
+            Query::Alive(ObjRef::Map(m)) => Observation::Alive(
+                self.map_idx(m)
+                    .is_some_and(|m| self.map(m).life == Life::Live),
+            ),
+            Query::Alive(ObjRef::Prog(p)) => Observation::Alive(
+                self.prog_idx(p)
+                    .is_some_and(|p| self.prog(p).life == Life::Live),
+            ),
             Query::Runs { prog, cb } => Observation::Count(
-                self.prog_idx(prog).map_or(0, |p| self.runs.get(&(p, cb)).copied().unwrap_or(0)),
+                self.prog_idx(prog)
+                    .map_or(0, |p| self.runs.get(&(p, cb)).copied().unwrap_or(0)),
             ),
         }
     }

@@ -6,7 +6,9 @@
 
 use super::{Frame, Res};
 use crate::errno::Errno;
-use crate::op::{Call, CbIdx, ClockFlags, Key, KfuncFlags, MapIdx, Stmt, Target, TimerFlags, UpdateFlags};
+use crate::op::{
+    Call, CbIdx, ClockFlags, Key, KfuncFlags, MapIdx, Stmt, Target, TimerFlags, UpdateFlags,
+};
 use crate::outcome::{Ret, Unsupported};
 use crate::world::{AsyncObj, ElemId, Event, EventKey, TaskWorkCtx, World};
 
@@ -39,7 +41,9 @@ impl World {
         }
         let call = s.call;
         if let Some(op) = prog_map_op(&call) {
-            let Some((m, key)) = self.target_key(frame, call.target()) else { return Ok(Ret::NoElem) };
+            let Some((m, key)) = self.target_key(frame, call.target()) else {
+                return Ok(Ret::NoElem);
+            };
             return Ok(match (op, self.prog_map_op(m, key, op, frame)?) {
                 (ProgMapOp::Lookup, Ok(())) => Ret::Ptr,
                 (ProgMapOp::Lookup, Err(_)) => Ret::Null,
@@ -47,7 +51,9 @@ impl World {
                 (_, Err(e)) => Ret::err(e),
             });
         }
-        let Some(e) = self.target_elem(frame, call.target()) else { return Ok(Ret::NoElem) };
+        let Some(e) = self.target_elem(frame, call.target()) else {
+            return Ok(Ret::NoElem);
+        };
         let r = match call {
             Call::TimerInit { clock, .. } => self.timer_init(e, clock)?,
             Call::TimerSetCallback { cb, .. } => self.async_set_callback(e, Slot::Timer, frame, cb),
@@ -90,7 +96,9 @@ impl World {
     /// The map and key a by-key call acts on.
     fn target_key(&self, frame: &Frame, t: Target) -> Option<(MapIdx, Key)> {
         match t {
-            Target::SelfElem => frame.self_elem.map(|e| (self.elems[e].map, self.elems[e].key)),
+            Target::SelfElem => frame
+                .self_elem
+                .map(|e| (self.elems[e].map, self.elems[e].key)),
             Target::Elem(r) => Some((self.prog_map_ref(r.map)?, r.key)),
         }
     }
@@ -114,7 +122,12 @@ impl World {
     /// -EINVAL; then `__bpf_async_init`.
     fn timer_init(&mut self, e: ElemId, clock: ClockFlags) -> Res<Ret> {
         let id = clock.0 & (ClockFlags::MAX_CLOCKS - 1);
-        let valid = [ClockFlags::REALTIME, ClockFlags::MONOTONIC, ClockFlags::BOOTTIME].contains(&id);
+        let valid = [
+            ClockFlags::REALTIME,
+            ClockFlags::MONOTONIC,
+            ClockFlags::BOOTTIME,
+        ]
+        .contains(&id);
         if clock.0 >= ClockFlags::MAX_CLOCKS || !valid {
             return Ok(Ret::err(Errno::EINVAL));
         }
@@ -138,7 +151,11 @@ impl World {
             return Err(Unsupported::AsyncInDeletedElement);
         }
         let id = self.next_seq();
-        *self.slot_mut(e, s) = Some(AsyncObj { id, callback: None, queued: None });
+        *self.slot_mut(e, s) = Some(AsyncObj {
+            id,
+            callback: None,
+            queued: None,
+        });
         Ok(Ret::OK)
     }
 
@@ -150,7 +167,9 @@ impl World {
     /// Not modelled: the -EPERM for `usercnt == 0` before 7.0. It is unreachable on one CPU,
     /// because the uref drop frees every object of the map and init refuses new ones.
     fn async_set_callback(&mut self, e: ElemId, s: Slot, frame: &Frame, cb: CbIdx) -> Ret {
-        let Some(obj) = self.slot(e, s) else { return Ret::err(Errno::EINVAL) };
+        let Some(obj) = self.slot(e, s) else {
+            return Ret::err(Errno::EINVAL);
+        };
         let prev = obj.callback.map(|(p, _)| p);
         if prev != Some(frame.prog) {
             if !self.prog_inc_not_zero(frame.prog) {
@@ -173,12 +192,23 @@ impl World {
     /// not change anything on one CPU.
     fn timer_start(&mut self, e: ElemId, nsecs: u64, flags: TimerFlags) -> Ret {
         let f = self.kernel.features;
-        let known = if f.timer_abs_flag { TimerFlags::ABS } else { 0 } | if f.timer_cpu_pin_flag { TimerFlags::CPU_PIN } else { 0 };
+        let known = if f.timer_abs_flag { TimerFlags::ABS } else { 0 }
+            | if f.timer_cpu_pin_flag {
+                TimerFlags::CPU_PIN
+            } else {
+                0
+            };
         if flags.0 & !known != 0 {
             return Ret::err(Errno::EINVAL);
         }
-        let Some(t) = self.elems[e].timer.filter(|t| t.callback.is_some()) else { return Ret::err(Errno::EINVAL) };
-        let at = if flags.0 & TimerFlags::ABS != 0 { nsecs.max(self.now) } else { self.now.saturating_add(nsecs) };
+        let Some(t) = self.elems[e].timer.filter(|t| t.callback.is_some()) else {
+            return Ret::err(Errno::EINVAL);
+        };
+        let at = if flags.0 & TimerFlags::ABS != 0 {
+            nsecs.max(self.now)
+        } else {
+            self.now.saturating_add(nsecs)
+        };
         self.enqueue(e, Slot::Timer, t, at);
         Ret::OK
     }
@@ -188,10 +218,19 @@ impl World {
         if let Some(q) = obj.queued {
             self.events.remove(&q);
         }
-        let key = EventKey { at, seq: self.next_seq() };
+        let key = EventKey {
+            at,
+            seq: self.next_seq(),
+        };
         let ev = match s {
-            Slot::Timer => Event::TimerExpiry { elem: e, id: obj.id },
-            Slot::Wq => Event::WorkRun { elem: e, id: obj.id },
+            Slot::Timer => Event::TimerExpiry {
+                elem: e,
+                id: obj.id,
+            },
+            Slot::Wq => Event::WorkRun {
+                elem: e,
+                id: obj.id,
+            },
         };
         self.events.insert(key, ev);
         self.slot_mut(e, s).as_mut().expect("object present").queued = Some(key);
@@ -202,7 +241,9 @@ impl World {
     /// its program reference are dropped (`drop_prog_refcnt`), so a later start needs a new
     /// set_callback, and the result is `hrtimer_cancel`'s: 1 if the timer was armed, else 0.
     fn timer_cancel(&mut self, e: ElemId, frame: &Frame) -> Ret {
-        let Some(t) = self.elems[e].timer else { return Ret::err(Errno::EINVAL) };
+        let Some(t) = self.elems[e].timer else {
+            return Ret::err(Errno::EINVAL);
+        };
         if frame.running_timer() == Some(t.id) {
             return Ret::err(Errno::EDEADLK);
         }
@@ -210,13 +251,19 @@ impl World {
             self.prog_put(p);
         }
         let was_armed = self.dequeue(e, Slot::Timer);
-        self.elems[e].timer.as_mut().expect("checked above").callback = None;
+        self.elems[e]
+            .timer
+            .as_mut()
+            .expect("checked above")
+            .callback = None;
         Ret::Int(i64::from(was_armed))
     }
 
     /// Remove the object's queued event; was there one?
     fn dequeue(&mut self, e: ElemId, s: Slot) -> bool {
-        let Some(obj) = self.slot_mut(e, s).as_mut() else { return false };
+        let Some(obj) = self.slot_mut(e, s).as_mut() else {
+            return false;
+        };
         match obj.queued.take() {
             Some(q) => {
                 self.events.remove(&q);
@@ -231,7 +278,9 @@ impl World {
     /// else 1 if it was armed and 0 if not. The callback and the program reference stay.
     /// Timer callbacks run in softirq, so the deferred (-ECANCELED) path is not taken.
     fn timer_cancel_async(&mut self, e: ElemId, frame: &Frame) -> Ret {
-        let Some(t) = self.elems[e].timer else { return Ret::err(Errno::EINVAL) };
+        let Some(t) = self.elems[e].timer else {
+            return Ret::err(Errno::EINVAL);
+        };
         if frame.running_timer() == Some(t.id) {
             return Ret::Int(-1);
         }
@@ -241,7 +290,9 @@ impl World {
     /// kfunc `bpf_wq_start` (helpers.c, since 6.10): no wq or no callback is -EINVAL;
     /// otherwise `schedule_work` (a no-op when already queued) and 0.
     fn wq_start(&mut self, e: ElemId) -> Ret {
-        let Some(w) = self.elems[e].wq.filter(|w| w.callback.is_some()) else { return Ret::err(Errno::EINVAL) };
+        let Some(w) = self.elems[e].wq.filter(|w| w.callback.is_some()) else {
+            return Ret::err(Errno::EINVAL);
+        };
         if w.queued.is_none() {
             self.enqueue(e, Slot::Wq, w, self.now);
         }
@@ -305,6 +356,9 @@ fn prog_map_op(c: &Call) -> Option<ProgMapOp> {
 
 /// The wq kfuncs take a flags word that must be 0 (-EINVAL), checked first.
 fn kfunc_flags(flags: KfuncFlags) -> Result<(), Ret> {
-    if flags.0 == 0 { Ok(()) } else { Err(Ret::err(Errno::EINVAL)) }
+    if flags.0 == 0 {
+        Ok(())
+    } else {
+        Err(Ret::err(Errno::EINVAL))
+    }
 }
-

@@ -37,7 +37,11 @@ impl World {
     /// `bpf_prog_put` (syscall.c).
     pub(crate) fn prog_put(&mut self, p: ProgIdx) {
         let prog = self.prog_mut(p);
-        assert!(prog.refcnt > 0, "INV-PROG-REFCNT: put of program {} with refcnt 0", p.0);
+        assert!(
+            prog.refcnt > 0,
+            "INV-PROG-REFCNT: put of program {} with refcnt 0",
+            p.0
+        );
         prog.refcnt -= 1;
         if prog.refcnt == 0 {
             self.doomed_progs.push(p);
@@ -52,7 +56,11 @@ impl World {
     /// `bpf_map_put` (syscall.c).
     pub(crate) fn map_put(&mut self, m: MapIdx) {
         let map = self.map_mut(m);
-        assert!(map.refcnt > 0, "INV-MAP-REFCNT: put of map {} with refcnt 0", m.0);
+        assert!(
+            map.refcnt > 0,
+            "INV-MAP-REFCNT: put of map {} with refcnt 0",
+            m.0
+        );
         map.refcnt -= 1;
         if map.refcnt == 0 {
             self.doomed_maps.push(m);
@@ -72,7 +80,11 @@ impl World {
     /// breaks the timer → prog → map reference cycle.
     pub(crate) fn map_put_with_uref(&mut self, m: MapIdx) -> Result<(), Unsupported> {
         let map = self.map_mut(m);
-        assert!(map.usercnt > 0, "INV-MAP-USERCNT: uref put of map {} with usercnt 0", m.0);
+        assert!(
+            map.usercnt > 0,
+            "INV-MAP-USERCNT: uref put of map {} with usercnt 0",
+            m.0
+        );
         map.usercnt -= 1;
         if map.usercnt == 0 {
             let cells: Vec<ElemId> = map.elems.values().copied().collect();
@@ -86,7 +98,12 @@ impl World {
 
     /// Free the special fields of one element (`bpf_obj_free_fields` or the uref-drop subset).
     /// `frame` is the running program or callback, if the free happens inside one.
-    pub(crate) fn free_fields(&mut self, e: ElemId, cause: FreeCause, frame: Option<&Frame>) -> Result<(), Unsupported> {
+    pub(crate) fn free_fields(
+        &mut self,
+        e: ElemId,
+        cause: FreeCause,
+        frame: Option<&Frame>,
+    ) -> Result<(), Unsupported> {
         self.timer_cancel_and_free(e, frame)?;
         self.wq_cancel_and_free(e);
         self.task_work_cancel_and_free(e);
@@ -121,8 +138,14 @@ impl World {
     ///   [`crate::Features::defer_free_in_callback`] (6.10) moved the cancel to a kworker.
     /// * Otherwise the armed timer is cancelled (inline, by kworker, or by
     ///   `hrtimer_try_to_cancel` on PREEMPT_RT: all end with the expiry gone).
-    pub(crate) fn timer_cancel_and_free(&mut self, e: ElemId, frame: Option<&Frame>) -> Result<(), Unsupported> {
-        let Some(t) = self.elems[e].timer else { return Ok(()) };
+    pub(crate) fn timer_cancel_and_free(
+        &mut self,
+        e: ElemId,
+        frame: Option<&Frame>,
+    ) -> Result<(), Unsupported> {
+        let Some(t) = self.elems[e].timer else {
+            return Ok(());
+        };
         let own_callback = frame.is_some_and(|f| f.running_timer() == Some(t.id));
         if own_callback && t.queued.is_some() && !self.kernel.features.defer_free_in_callback {
             return Err(Unsupported::KernelUseAfterFree);
@@ -140,7 +163,9 @@ impl World {
     /// `bpf_wq_cancel_and_free` (helpers.c, since 6.10): detach, drop the program reference,
     /// and cancel the work item (`cancel_work_sync` from a kworker; never waits inline).
     pub(crate) fn wq_cancel_and_free(&mut self, e: ElemId) {
-        let Some(w) = self.elems[e].wq.take() else { return };
+        let Some(w) = self.elems[e].wq.take() else {
+            return;
+        };
         if let Some(q) = w.queued {
             self.events.remove(&q);
         }

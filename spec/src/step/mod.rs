@@ -17,12 +17,18 @@ use crate::op::{CbIdx, Op, ProgIdx};
 use crate::outcome::{Outcome, Unsupported};
 use crate::world::{ElemId, World};
 
-/// Execute one op.
+/// Execute one op. After an [`Outcome::Unsupported`] the world is not a kernel state any
+/// more and must be discarded ([`crate::SpecEngine`] does).
 pub fn step(w: &mut World, op: &Op) -> Outcome {
     let out = match op {
         Op::MapCreate(spec) => w.map_create(spec),
         Op::MapUpdate { elem, flags } => w.sys_map_update(elem, *flags),
-        Op::MapUpdateInner { outer, key, inner, flags } => w.sys_map_update_inner(*outer, *key, *inner, *flags),
+        Op::MapUpdateInner {
+            outer,
+            key,
+            inner,
+            flags,
+        } => w.sys_map_update_inner(*outer, *key, *inner, *flags),
         Op::MapDelete { elem } => w.sys_map_delete(elem),
         Op::MapLookup { elem } => w.sys_map_lookup(elem),
         Op::ProgLoad(spec) => Ok(w.prog_load(spec)),

@@ -7,7 +7,9 @@
 use super::helpers::ProgMapOp;
 use super::{Ctx, Frame, Res};
 use crate::errno::Errno;
-use crate::op::{ElemRef, Field, Key, MapIdx, MapKind, MapRef, MapSpec, ObjRef, ProgIdx, ProgSpec, UpdateFlags};
+use crate::op::{
+    ElemRef, Field, Key, MapIdx, MapKind, MapRef, MapSpec, ObjRef, ProgIdx, ProgSpec, UpdateFlags,
+};
 use crate::outcome::{Outcome, Unsupported};
 use crate::world::{Elem, ElemId, Handles, Life, MapObj, ProgObj, World};
 
@@ -28,7 +30,10 @@ impl World {
         self.maps.push(MapObj {
             spec: *spec,
             life,
-            handles: Handles { fds: u32::from(live), pinned: false },
+            handles: Handles {
+                fds: u32::from(live),
+                pinned: false,
+            },
             refcnt: u64::from(live),
             usercnt: u64::from(live),
             elems: Default::default(),
@@ -52,6 +57,17 @@ impl World {
         if spec.max_entries == 0 {
             return Ok(Err(Errno::EINVAL));
         }
+        // `array_map_alloc_check`: arrays are always preallocated. `htab_map_alloc_check`: an
+        // LRU map cannot be (-ENOTSUPP, the kernel-internal 524).
+        if spec.flags.no_prealloc {
+            match spec.kind {
+                MapKind::Array | MapKind::PercpuArray | MapKind::ArrayOfMaps => {
+                    return Ok(Err(Errno::EINVAL));
+                }
+                MapKind::LruHash => return Ok(Err(Errno::ENOTSUPP)),
+                MapKind::Hash | MapKind::PercpuHash | MapKind::HashOfMaps => {}
+            }
+        }
         if spec.value.has_special_fields() {
             // Special fields can be neither read-only nor write-only to programs.
             if spec.flags.rdonly_prog || spec.flags.wronly_prog {
@@ -65,14 +81,19 @@ impl World {
                 Field::SpinLock => matches!(spec.kind, MapKind::Hash | MapKind::Array),
                 Field::Kptr | Field::KptrUntrusted => !spec.kind.is_map_in_map(),
             };
-            if Field::ALL.into_iter().any(|f| spec.value.count(f) > 0 && !allowed(f)) {
+            if Field::ALL
+                .into_iter()
+                .any(|f| spec.value.count(f) > 0 && !allowed(f))
+            {
                 return Ok(Err(Errno::EOPNOTSUPP));
             }
         }
         if spec.kind.is_map_in_map() {
             // `bpf_map_meta_alloc`: the inner template must be an fd of a map that is not
             // itself a map-in-map.
-            let Some(inner) = spec.inner.and_then(|i| self.map_idx(i)) else { return Ok(Err(Errno::EBADF)) };
+            let Some(inner) = spec.inner.and_then(|i| self.map_idx(i)) else {
+                return Ok(Err(Errno::EBADF));
+            };
             let tmpl = self.map(inner);
             if tmpl.life != Life::Live || !tmpl.handles.reachable() {
                 return Ok(Err(Errno::EBADF));
@@ -97,7 +118,9 @@ impl World {
     fn user_map(&self, m: MapIdx) -> Result<MapIdx, Errno> {
         let m = self.map_idx(m).ok_or(Errno::EBADF)?;
         let map = self.map(m);
-        (map.life == Life::Live && map.handles.reachable()).then_some(m).ok_or(Errno::EBADF)
+        (map.life == Life::Live && map.handles.reachable())
+            .then_some(m)
+            .ok_or(Errno::EBADF)
     }
 
     /// A map as a user names it: directly, or the inner map stored in a reachable outer map
@@ -115,7 +138,9 @@ impl World {
     /// The live inner map stored at `outer[key]`.
     pub(crate) fn inner_of(&self, outer: MapIdx, key: Key) -> Option<MapIdx> {
         let e = *self.map(outer).elems.get(&key)?;
-        self.elems[e].inner.filter(|&i| self.map(i).life == Life::Live)
+        self.elems[e]
+            .inner
+            .filter(|&i| self.map(i).life == Life::Live)
     }
 
     /// A map as a program names it: it holds a reference on every map it uses, so only
@@ -148,7 +173,13 @@ impl World {
     /// User `BPF_MAP_UPDATE_ELEM` of a map-in-map: store `inner` at `outer[key]`
     /// (`bpf_fd_array_map_update_elem`, `bpf_fd_htab_map_update_elem`).
     /// On a map that is not a map-in-map the fd is plain value bytes.
-    pub(crate) fn sys_map_update_inner(&mut self, outer: MapIdx, key: Key, inner: MapIdx, flags: UpdateFlags) -> Res<Outcome> {
+    pub(crate) fn sys_map_update_inner(
+        &mut self,
+        outer: MapIdx,
+        key: Key,
+        inner: MapIdx,
+        flags: UpdateFlags,
+    ) -> Res<Outcome> {
         let (outer, inner) = match (self.user_map(outer), self.user_map(inner)) {
             (Ok(o), Ok(i)) => (o, i),
             (Err(e), _) | (_, Err(e)) => return Ok(Outcome::Err(e)),
@@ -160,14 +191,25 @@ impl World {
         // `bpf_map_meta_equal`: the inner map must match the template in type, value layout,
         // flags and size.
         let ispec = self.map(inner).spec;
-        let tmpl = ospec.inner.and_then(|t| self.map_idx(t)).map(|t| self.map(t).spec);
+        let tmpl = ospec
+            .inner
+            .and_then(|t| self.map_idx(t))
+            .map(|t| self.map(t).spec);
         let fits = tmpl.is_some_and(|t| {
-            t.kind == ispec.kind && t.value == ispec.value && t.flags == ispec.flags && t.max_entries == ispec.max_entries
+            t.kind == ispec.kind
+                && t.value == ispec.value
+                && t.flags == ispec.flags
+                && t.max_entries == ispec.max_entries
         });
         if !fits {
             return Ok(Outcome::Err(Errno::EINVAL));
         }
-        Ok(errno_outcome(self.map_update(outer, key, flags, Some(inner))?))
+        Ok(errno_outcome(self.map_update(
+            outer,
+            key,
+            flags,
+            Some(inner),
+        )?))
     }
 
     /// Update element `key` of map `m` (array: overwrite in place; hash: replace the cell).
@@ -221,7 +263,9 @@ impl World {
                 }
                 let full = self.map(m).elems.len() >= usize::from(spec.max_entries);
                 if spec.kind == MapKind::LruHash && full {
-                    let victim = self.lru_victim(m).expect("INV-LRU: a full map has a victim");
+                    let victim = self
+                        .lru_victim(m)
+                        .expect("INV-LRU: a full map has a victim");
                     self.unlink(victim, frame)?;
                 } else if full && existing.is_none() {
                     return Ok(Err(Errno::E2BIG));
@@ -236,7 +280,13 @@ impl World {
         }
     }
 
-    fn map_update(&mut self, m: MapIdx, key: Key, flags: UpdateFlags, inner: Option<MapIdx>) -> Res<ElemResult> {
+    fn map_update(
+        &mut self,
+        m: MapIdx,
+        key: Key,
+        flags: UpdateFlags,
+        inner: Option<MapIdx>,
+    ) -> Res<ElemResult> {
         self.map_update_in(m, key, flags, inner, None)
     }
 
@@ -253,11 +303,20 @@ impl World {
     /// The element an LRU map evicts next: least recently inserted, updated or looked up by a
     /// program (the kernel's LRU is approximate; scenarios keep max_entries=1).
     fn lru_victim(&self, m: MapIdx) -> Option<ElemId> {
-        self.map(m).elems.values().copied().min_by_key(|&e| self.elems[e].last_use)
+        self.map(m)
+            .elems
+            .values()
+            .copied()
+            .min_by_key(|&e| self.elems[e].last_use)
     }
 
     /// Delete element `key` of map `m`; shared by the syscall and `bpf_map_delete_elem`.
-    pub(crate) fn map_delete_in(&mut self, m: MapIdx, key: Key, frame: Option<&Frame>) -> Res<ElemResult> {
+    pub(crate) fn map_delete_in(
+        &mut self,
+        m: MapIdx,
+        key: Key,
+        frame: Option<&Frame>,
+    ) -> Res<ElemResult> {
         let spec = self.map(m).spec;
         let existing = self.map(m).elems.get(&key).copied();
         Ok(match spec.kind {
@@ -279,13 +338,15 @@ impl World {
                 }
             }
             // hashtab.c `htab_map_delete_elem` / `htab_lru_map_delete_elem`.
-            MapKind::Hash | MapKind::PercpuHash | MapKind::LruHash | MapKind::HashOfMaps => match existing {
-                Some(e) => {
-                    self.unlink(e, frame)?;
-                    Ok(())
+            MapKind::Hash | MapKind::PercpuHash | MapKind::LruHash | MapKind::HashOfMaps => {
+                match existing {
+                    Some(e) => {
+                        self.unlink(e, frame)?;
+                        Ok(())
+                    }
+                    None => Err(Errno::ENOENT),
                 }
-                None => Err(Errno::ENOENT),
-            },
+            }
         })
     }
 
@@ -293,7 +354,9 @@ impl World {
     /// (`bpf_lru_node_set_ref`); the syscall's does not (`*_lookup_elem_sys_only`).
     pub(crate) fn map_lookup_in(&mut self, m: MapIdx, key: Key, by_prog: bool) -> ElemResult {
         let spec = self.map(m).spec;
-        let Some(e) = self.map(m).elems.get(&key).copied() else { return Err(Errno::ENOENT) };
+        let Some(e) = self.map(m).elems.get(&key).copied() else {
+            return Err(Errno::ENOENT);
+        };
         if spec.kind == MapKind::ArrayOfMaps && self.elems[e].inner.is_none() {
             return Err(Errno::ENOENT);
         }
@@ -312,7 +375,9 @@ impl World {
     }
 
     pub(crate) fn sys_map_lookup(&mut self, elem: &ElemRef) -> Res<Outcome> {
-        let res = self.user_map_ref(elem.map).and_then(|m| self.map_lookup_in(m, elem.key, false));
+        let res = self
+            .user_map_ref(elem.map)
+            .and_then(|m| self.map_lookup_in(m, elem.key, false));
         Ok(errno_outcome(res))
     }
 
@@ -329,14 +394,21 @@ impl World {
             },
         };
         let live = out == Outcome::Ok;
-        let used_maps = if live { used.unwrap_or_default() } else { Vec::new() };
+        let used_maps = if live {
+            used.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         for &m in &used_maps {
             self.map_inc(m);
         }
         self.progs.push(ProgObj {
             spec: spec.clone(),
             life: if live { Life::Live } else { Life::Failed },
-            handles: Handles { fds: u32::from(live), pinned: false },
+            handles: Handles {
+                fds: u32::from(live),
+                pinned: false,
+            },
             refcnt: u64::from(live),
             used_maps,
         });
@@ -348,10 +420,13 @@ impl World {
     /// for an inner self map), its extra maps and every map its statements name. Each must be
     /// a map fd user space holds (-EBADF otherwise).
     fn used_maps(&self, spec: &ProgSpec) -> Result<Vec<MapIdx>, Errno> {
-        let refs = spec.self_map.into_iter().chain(spec.stmts().filter_map(|s| match s.call.target() {
-            crate::op::Target::Elem(r) => Some(r.map),
-            crate::op::Target::SelfElem => None,
-        }));
+        let refs =
+            spec.self_map
+                .into_iter()
+                .chain(spec.stmts().filter_map(|s| match s.call.target() {
+                    crate::op::Target::Elem(r) => Some(r.map),
+                    crate::op::Target::SelfElem => None,
+                }));
         let mut out = Vec::new();
         for r in refs {
             let m = match r {
@@ -373,7 +448,9 @@ impl World {
     /// `BPF_PROG_TEST_RUN`: run the main body on element `key` of the self map, then the
     /// task_work callbacks queued for this task on its way back to user space.
     pub(crate) fn prog_run(&mut self, p: ProgIdx, key: Key) -> Res<Outcome> {
-        let Some(p) = self.prog_idx(p) else { return Ok(Outcome::Err(Errno::EBADF)) };
+        let Some(p) = self.prog_idx(p) else {
+            return Ok(Outcome::Err(Errno::EBADF));
+        };
         let prog = self.prog(p);
         if prog.life != Life::Live || !prog.handles.reachable() {
             return Ok(Outcome::Err(Errno::EBADF));
@@ -388,7 +465,11 @@ impl World {
             self.elems[e].last_use = self.next_seq();
         }
         let body = self.prog(p).spec.main.clone();
-        let frame = Frame { prog: p, self_elem, ctx: Ctx::Main };
+        let frame = Frame {
+            prog: p,
+            self_elem,
+            ctx: Ctx::Main,
+        };
         let rets = self.run_body(&frame, &body)?;
         let callbacks = self.run_task_works()?;
         Ok(Outcome::Ran { rets, callbacks })
@@ -419,7 +500,9 @@ impl World {
     /// `BPF_OBJ_PIN` (inode.c `bpf_obj_pin_user`): the pin takes its own reference (maps: with
     /// uref) from an fd; a second pin of the same object at our one path is -EEXIST.
     pub(crate) fn pin(&mut self, obj: ObjRef) -> Outcome {
-        let Some(h) = self.handles(obj) else { return Outcome::Err(Errno::EBADF) };
+        let Some(h) = self.handles(obj) else {
+            return Outcome::Err(Errno::EBADF);
+        };
         if h.fds == 0 {
             return Outcome::Err(Errno::EBADF);
         }
@@ -473,7 +556,10 @@ impl World {
                 }
                 None => Outcome::Err(Errno::ENOENT),
             },
-            ObjRef::Prog(p) => match self.prog_idx(p).filter(|&p| self.prog(p).life == Life::Live) {
+            ObjRef::Prog(p) => match self
+                .prog_idx(p)
+                .filter(|&p| self.prog(p).life == Life::Live)
+            {
                 Some(p) if self.prog_inc_not_zero(p) => {
                     self.prog_mut(p).handles.fds += 1;
                     Outcome::Ok
@@ -491,7 +577,13 @@ impl World {
     }
 
     /// A map operation made by a program statement (`bpf_map_{update,delete,lookup}_elem`).
-    pub(crate) fn prog_map_op(&mut self, m: MapIdx, key: Key, op: ProgMapOp, frame: &Frame) -> Res<ElemResult> {
+    pub(crate) fn prog_map_op(
+        &mut self,
+        m: MapIdx,
+        key: Key,
+        op: ProgMapOp,
+        frame: &Frame,
+    ) -> Res<ElemResult> {
         match op {
             ProgMapOp::Update(_) | ProgMapOp::Delete if self.map(m).spec.kind.is_map_in_map() => {
                 Err(Unsupported::ProgramUpdatesMapInMap)

@@ -33,11 +33,22 @@ impl World {
                 Event::TimerExpiry { elem, id } => (elem, id, true),
                 Event::WorkRun { elem, id } => (elem, id, false),
             };
-            let slot = if timer { &mut self.elems[elem].timer } else { &mut self.elems[elem].wq };
-            let obj = slot.as_mut().filter(|o| o.id == id).expect("INV-EVENTS: an event whose async object is gone");
+            let slot = if timer {
+                &mut self.elems[elem].timer
+            } else {
+                &mut self.elems[elem].wq
+            };
+            let obj = slot
+                .as_mut()
+                .filter(|o| o.id == id)
+                .expect("INV-EVENTS: an event whose async object is gone");
             obj.queued = None;
             if let Some((p, cb)) = obj.callback {
-                let ctx = if timer { Ctx::Timer { timer: id, cb } } else { Ctx::Wq { cb } };
+                let ctx = if timer {
+                    Ctx::Timer { timer: id, cb }
+                } else {
+                    Ctx::Wq { cb }
+                };
                 fired.push(self.run_callback(p, cb, elem, ctx)?);
             }
             self.settle()?;
@@ -50,8 +61,18 @@ impl World {
     fn run_callback(&mut self, p: ProgIdx, cb: CbIdx, elem: ElemId, ctx: Ctx) -> Res<CallbackRun> {
         *self.runs.entry((p, cb)).or_insert(0) += 1;
         // A callback index the program does not have names an empty body.
-        let body = self.prog(p).spec.callbacks.get(usize::from(cb.0)).cloned().unwrap_or_default();
-        let frame = Frame { prog: p, self_elem: Some(elem), ctx };
+        let body = self
+            .prog(p)
+            .spec
+            .callbacks
+            .get(usize::from(cb.0))
+            .cloned()
+            .unwrap_or_default();
+        let frame = Frame {
+            prog: p,
+            self_elem: Some(elem),
+            ctx,
+        };
         let rets = self.run_body(&frame, &body)?;
         Ok(CallbackRun { prog: p, cb, rets })
     }
