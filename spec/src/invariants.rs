@@ -27,6 +27,12 @@ impl World {
             self.doomed_maps.is_empty() && self.doomed_progs.is_empty(),
             "INV-SETTLED: deferred frees pending"
         );
+        for (i, e) in self.elems.iter().enumerate() {
+            assert!(
+                e.linked || e.is_empty(),
+                "INV-UNLINKED-EMPTY: deleted element {i} still holds {e:?}"
+            );
+        }
         for p in 0..self.progs.len() {
             self.check_prog(ProgIdx(p as u8));
         }
@@ -40,12 +46,6 @@ impl World {
             "INV-KPTR: {} objects acquired, {owned} owned by kptr slots",
             self.kptr_objects
         );
-        for (i, e) in self.elems.iter().enumerate() {
-            assert!(
-                e.linked || e.is_empty(),
-                "INV-UNLINKED-EMPTY: deleted element {i} still holds {e:?}"
-            );
-        }
     }
 
     fn check_prog(&self, p: ProgIdx) {
