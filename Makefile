@@ -28,4 +28,4 @@ lint:
 ci: lint test check
 
 bench:
-	$(CARGO) bench -p bpfspec --bench throughput -- $(SCENARIOS)
+	$(CARGO) bench -p spec --bench step

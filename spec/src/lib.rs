@@ -27,6 +27,8 @@
 pub mod engine;
 pub mod era;
 pub mod errno;
+#[cfg(feature = "arbitrary")]
+pub mod generate;
 pub mod invariants;
 pub mod op;
 pub mod outcome;

@@ -5,67 +5,16 @@
 //! * the sequences are not vacuous: across the run, timers fire, callbacks run, and the
 //!   errno rules of the helpers are reached (counted and asserted).
 //!
-//! Each sequence starts from a fixture of maps that hold every special field (so that
-//! generated programs mostly load) followed by ops decoded from random bytes with
-//! `arbitrary`: the same `Op` vocabulary the fuzz targets use.
+//! The sequences come from `spec::generate` (a fixture, then ops decoded from random bytes
+//! with `arbitrary`): the same generator the fuzz targets and the benchmark use.
 
-use arbitrary::{Arbitrary, Unstructured};
 use quickcheck::{Gen, QuickCheck, TestResult};
-use spec::{
-    ElemRef, Engine, Era, Kernel, Key, MapIdx, MapKind, MapRef, MapSpec, Op, Outcome, SpecEngine,
-    UpdateFlags, ValueLayout,
-};
+use spec::{Engine, Era, Kernel, Op, Outcome, SpecEngine};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// Sequences per era (the issue asks for at least 10,000).
 const SEQUENCES_PER_ERA: u64 = 10_000;
-
-fn fixture() -> Vec<Op> {
-    let value = ValueLayout {
-        timer: 1,
-        wq: 1,
-        task_work: 1,
-        kptr: 1,
-        ..ValueLayout::default()
-    };
-    let map = |kind, max_entries| {
-        Op::MapCreate(MapSpec {
-            kind,
-            max_entries,
-            value,
-            flags: Default::default(),
-            inner: None,
-        })
-    };
-    let insert = |m, k| Op::MapUpdate {
-        elem: ElemRef {
-            map: MapRef::Map(MapIdx(m)),
-            key: Key(k),
-        },
-        flags: UpdateFlags::Any,
-    };
-    vec![
-        map(MapKind::Array, 2),
-        map(MapKind::Hash, 2),
-        map(MapKind::LruHash, 1),
-        insert(1, 0),
-        insert(1, 1),
-        insert(2, 0),
-    ]
-}
-
-fn ops_from(bytes: &[u8]) -> Vec<Op> {
-    let mut u = Unstructured::new(bytes);
-    let mut ops = fixture();
-    while let Ok(op) = Op::arbitrary(&mut u) {
-        ops.push(op);
-        if u.is_empty() {
-            break;
-        }
-    }
-    ops
-}
 
 /// What kinds of results a run reached, to show the generator is not vacuous.
 #[derive(Default)]
@@ -108,7 +57,7 @@ fn run(kernel: Kernel, ops: &[Op]) -> (Vec<Outcome>, SpecEngine) {
 
 /// The property for era `Era::ALL[E]`.
 fn invariants_and_determinism<const E: usize>(bytes: Vec<u8>) -> TestResult {
-    let ops = ops_from(&bytes);
+    let ops = spec::generate::sequence(&bytes);
     let kernel = Kernel::new(Era::ALL[E]);
     let replay = || format!("era {}, ops: {ops:?}", kernel.era);
     let Ok((outs, engine)) = std::panic::catch_unwind(|| run(kernel, &ops)) else {

@@ -1,0 +1,55 @@
+//! `step` throughput: ops per second over generated op sequences (`spec::generate`, fixed
+//! seed), per era, with and without the invariant check after every step.
+//!
+//! Run with `make bench`. Prints one line per era and mode.
+
+use spec::{Engine, Era, Kernel, Op, SpecEngine};
+use std::time::Instant;
+
+/// Sequences per measurement and bytes of generator input per sequence.
+const SEQUENCES: usize = 20_000;
+const BYTES: usize = 600;
+
+/// A fixed-seed byte stream (xorshift64*), so every run measures the same ops.
+fn bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}
+
+fn sequences() -> Vec<Vec<Op>> {
+    (0..SEQUENCES as u64)
+        .map(|s| spec::generate::sequence(&bytes(s + 1, BYTES)))
+        .collect()
+}
+
+fn main() {
+    let seqs = sequences();
+    let total: usize = seqs.iter().map(Vec::len).sum();
+    println!("step throughput: {SEQUENCES} generated sequences, {total} ops");
+    for era in Era::ALL {
+        for checked in [false, true] {
+            let start = Instant::now();
+            for ops in &seqs {
+                let mut e = SpecEngine::new(Kernel::new(era));
+                e.checked = checked;
+                for op in ops {
+                    std::hint::black_box(e.apply(op));
+                }
+            }
+            let secs = start.elapsed().as_secs_f64();
+            let mode = if checked {
+                "with invariants"
+            } else {
+                "step only"
+            };
+            println!("  {era:>5} {mode:<16} {:>12.0} ops/s", total as f64 / secs);
+        }
+    }
+}

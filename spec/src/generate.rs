@@ -1,0 +1,54 @@
+//! Generated op sequences for quickcheck, cargo-fuzz and the benchmark: a fixture that gives
+//! generated programs something to act on, then ops decoded from bytes with `arbitrary`.
+
+use crate::op::{ElemRef, Key, MapIdx, MapKind, MapRef, MapSpec, Op, UpdateFlags, ValueLayout};
+use arbitrary::{Arbitrary, Unstructured};
+
+/// Three maps whose values hold a timer, a wq, a task_work and a kptr (an array of 2, a hash
+/// of 2 and an LRU hash of 1), with every hash element present.
+pub fn fixture() -> Vec<Op> {
+    let value = ValueLayout {
+        timer: 1,
+        wq: 1,
+        task_work: 1,
+        kptr: 1,
+        ..ValueLayout::default()
+    };
+    let map = |kind, max_entries| {
+        Op::MapCreate(MapSpec {
+            kind,
+            max_entries,
+            value,
+            flags: Default::default(),
+            inner: None,
+        })
+    };
+    let insert = |m, k| Op::MapUpdate {
+        elem: ElemRef {
+            map: MapRef::Map(MapIdx(m)),
+            key: Key(k),
+        },
+        flags: UpdateFlags::Any,
+    };
+    vec![
+        map(MapKind::Array, 2),
+        map(MapKind::Hash, 2),
+        map(MapKind::LruHash, 1),
+        insert(1, 0),
+        insert(1, 1),
+        insert(2, 0),
+    ]
+}
+
+/// The fixture followed by the ops `bytes` decode to.
+pub fn sequence(bytes: &[u8]) -> Vec<Op> {
+    let mut u = Unstructured::new(bytes);
+    let mut ops = fixture();
+    while let Ok(op) = Op::arbitrary(&mut u) {
+        ops.push(op);
+        if u.is_empty() {
+            break;
+        }
+    }
+    ops
+}
