@@ -454,8 +454,21 @@ impl Call {
         }
     }
 
-    pub const fn target(&self) -> Target {
-        match *self {
+    /// The element the call acts on.
+    pub fn target(&self) -> Target {
+        let mut c = *self;
+        *c.target_mut()
+    }
+
+    /// The same call on another element.
+    pub fn on(self, t: Target) -> Call {
+        let mut c = self;
+        *c.target_mut() = t;
+        c
+    }
+
+    fn target_mut(&mut self) -> &mut Target {
+        match self {
             Call::TimerInit { elem, .. }
             | Call::TimerSetCallback { elem, .. }
             | Call::TimerStart { elem, .. }
@@ -470,27 +483,6 @@ impl Call {
             | Call::MapDelete { elem }
             | Call::MapLookup { elem } => elem,
         }
-    }
-
-    /// The same call on another element.
-    pub const fn on(self, t: Target) -> Call {
-        let mut c = self;
-        match &mut c {
-            Call::TimerInit { elem, .. }
-            | Call::TimerSetCallback { elem, .. }
-            | Call::TimerStart { elem, .. }
-            | Call::TimerCancel { elem }
-            | Call::TimerCancelAsync { elem }
-            | Call::WqInit { elem, .. }
-            | Call::WqSetCallback { elem, .. }
-            | Call::WqStart { elem, .. }
-            | Call::TaskWorkSchedule { elem, .. }
-            | Call::KptrXchg { elem, .. }
-            | Call::MapUpdate { elem, .. }
-            | Call::MapDelete { elem }
-            | Call::MapLookup { elem } => *elem = t,
-        }
-        c
     }
 
     /// The special field the call operates on, if any.
