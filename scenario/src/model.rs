@@ -1,0 +1,177 @@
+//! A compiled scenario: the header, the names it declares and its steps, each an [`Op`] or a
+//! [`Query`] with the expectation it carries for every era.
+
+use crate::eras::EraSet;
+use spec::{
+    CbIdx, Era, Kernel, MapIdx, MapSpec, Observation, Op, Outcome, ProgIdx, ProgSpec, Query,
+};
+
+/// A scenario file, resolved to spec vocabulary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    /// The file, as named to [`crate::parse()`]; every message starts with it.
+    pub file: String,
+    pub header: Header,
+    /// Maps by [`MapIdx`] (declaration order among maps, failed creations included).
+    pub maps: Vec<MapDecl>,
+    /// Programs by [`ProgIdx`] (declaration order among programs, rejected loads included).
+    pub progs: Vec<ProgDecl>,
+    /// Declarations and steps, in file order.
+    pub steps: Vec<Step>,
+}
+
+/// The lines before the first declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// `scenario <slug>`.
+    pub slug: String,
+    /// `source <text>` lines.
+    pub sources: Vec<String>,
+    /// `eras <era-set>`: the kernels the expectations hold for.
+    pub eras: EraSet,
+    /// `kernel preempt_rt`.
+    pub preempt_rt: bool,
+}
+
+/// A declared map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapDecl {
+    pub name: String,
+    /// Index in [`Scenario::steps`] of its `MapCreate`.
+    pub step: usize,
+}
+
+/// A declared program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgDecl {
+    pub name: String,
+    /// Callback names by [`CbIdx`].
+    pub callbacks: Vec<String>,
+    /// Index in [`Scenario::steps`] of its `ProgLoad`.
+    pub step: usize,
+}
+
+/// One line of the story: a declaration or a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// 1-based line in the file.
+    pub line: usize,
+    /// The statement as written, without its expectation (`step run p on arr[0]`).
+    pub text: String,
+    pub action: Action,
+    pub expect: Expectation,
+}
+
+/// What a step does: change the world, or look at it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Op(Op),
+    Query(Query),
+}
+
+/// What a step gives: an op's outcome or a query's observation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(untagged))]
+pub enum Actual {
+    Outcome(Outcome),
+    Observation(Observation),
+}
+
+/// What a step should give on one kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// Exactly this outcome (never `Unsupported`: files do not expect it).
+    Outcome(Outcome),
+    /// A verifier rejection for the reason of this [`spec::RejectReason::name`].
+    Reject(&'static str),
+    Observation(Observation),
+}
+
+impl Expected {
+    /// Does `actual` meet the expectation? Rejections compare by reason name.
+    pub fn is_met_by(&self, actual: &Actual) -> bool {
+        match (self, actual) {
+            (Expected::Outcome(e), Actual::Outcome(a)) => e == a,
+            (Expected::Reject(name), Actual::Outcome(Outcome::Reject(r))) => r.name() == *name,
+            (Expected::Observation(e), Actual::Observation(a)) => e == a,
+            _ => false,
+        }
+    }
+}
+
+/// A step's expectation: its own `->`, and `on` lines for some eras.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    pub default: Expected,
+    pub overrides: Vec<Override>,
+}
+
+/// `on <eras> -> <expectation>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    pub line: usize,
+    pub eras: EraSet,
+    pub expected: Expected,
+}
+
+impl Expectation {
+    /// The first `on` whose set holds `era`, else the step's own expectation.
+    pub fn for_era(&self, era: Era) -> &Expected {
+        self.overrides
+            .iter()
+            .find(|o| o.eras.contains(era))
+            .map_or(&self.default, |o| &o.expected)
+    }
+}
+
+/// Name of an index that the scenario does not declare (an engine answered with it).
+const UNKNOWN: &str = "?";
+
+impl Scenario {
+    /// The kernel to run the scenario on in `era` (with `kernel preempt_rt`: an RT build).
+    pub fn kernel_for(&self, era: Era) -> Kernel {
+        let kernel = Kernel::new(era);
+        if self.header.preempt_rt {
+            kernel.preempt_rt()
+        } else {
+            kernel
+        }
+    }
+
+    pub fn map_name(&self, m: MapIdx) -> &str {
+        self.maps
+            .get(usize::from(m.0))
+            .map_or(UNKNOWN, |d| d.name.as_str())
+    }
+
+    pub fn prog_name(&self, p: ProgIdx) -> &str {
+        self.progs
+            .get(usize::from(p.0))
+            .map_or(UNKNOWN, |d| d.name.as_str())
+    }
+
+    pub fn callback_name(&self, p: ProgIdx, cb: CbIdx) -> &str {
+        self.progs
+            .get(usize::from(p.0))
+            .and_then(|d| d.callbacks.get(usize::from(cb.0)))
+            .map_or(UNKNOWN, String::as_str)
+    }
+
+    /// The `BPF_MAP_CREATE` arguments of a declared map.
+    pub fn map_spec(&self, m: MapIdx) -> Option<&MapSpec> {
+        let decl = self.maps.get(usize::from(m.0))?;
+        match &self.steps.get(decl.step)?.action {
+            Action::Op(Op::MapCreate(spec)) => Some(spec),
+            _ => None,
+        }
+    }
+
+    /// The `BPF_PROG_LOAD` arguments of a declared program.
+    pub fn prog_spec(&self, p: ProgIdx) -> Option<&ProgSpec> {
+        let decl = self.progs.get(usize::from(p.0))?;
+        match &self.steps.get(decl.step)?.action {
+            Action::Op(Op::ProgLoad(spec)) => Some(spec),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! `map` and `prog` declarations, and the block of a program.
+
+use super::expect::Form;
+use super::on_line;
+use super::stmt::stmt;
+use crate::error::{LineError, at};
+use crate::lex::{Cursor, Line};
+use crate::syntax::{CallbackDecl, MapDecl, ProgDecl, SynOverride};
+use crate::value::{lookup, name, uint};
+use spec::{MapFlags, MapKind, MapSpec, ProgType, ValueLayout};
+use std::iter::Peekable;
+
+const MAP_KINDS: [(&str, MapKind); 7] = [
+    ("array", MapKind::Array),
+    ("percpu_array", MapKind::PercpuArray),
+    ("hash", MapKind::Hash),
+    ("percpu_hash", MapKind::PercpuHash),
+    ("lru_hash", MapKind::LruHash),
+    ("array_of_maps", MapKind::ArrayOfMaps),
+    ("hash_of_maps", MapKind::HashOfMaps),
+];
+
+/// The counter of one kind of value field.
+type FieldCount = fn(&mut ValueLayout) -> &mut u8;
+
+/// Value fields by file name.
+const FIELDS: [(&str, FieldCount); 6] = [
+    ("timer", |v| &mut v.timer),
+    ("wq", |v| &mut v.wq),
+    ("task_work", |v| &mut v.task_work),
+    ("kptr", |v| &mut v.kptr),
+    ("kptr_untrusted", |v| &mut v.kptr_untrusted),
+    ("spin_lock", |v| &mut v.spin_lock),
+];
+
+/// The switch of one map flag.
+type MapFlag = fn(&mut MapFlags) -> &mut bool;
+
+const MAP_FLAGS: [(&str, MapFlag); 3] = [
+    ("no_prealloc", |f| &mut f.no_prealloc),
+    ("rdonly_prog", |f| &mut f.rdonly_prog),
+    ("wronly_prog", |f| &mut f.wronly_prog),
+];
+
+/// Set an option given at most once.
+fn once<T>(slot: &mut Option<T>, value: T, option: &str) -> Result<(), String> {
+    match slot.replace(value) {
+        Some(_) => Err(format!("`{option}=` given twice")),
+        None => Ok(()),
+    }
+}
+
+/// `map <name> <type> max_entries=<N> [value=...] [flags=...] [inner=<map>]`.
+pub(super) fn map_decl<'a>(c: &mut Cursor<'a>) -> Result<MapDecl<'a>, String> {
+    let map = name(c.word("a map name")?)?;
+    let kind = lookup(&MAP_KINDS, c.word("a map type")?, "map type")?;
+    let (mut max_entries, mut value, mut flags, mut inner) = (None, None, None, None);
+    while !c.at_end() {
+        let option = c.word("a map option")?;
+        c.expect("=")?;
+        match option {
+            "max_entries" => once(
+                &mut max_entries,
+                uint(c.word("max_entries")?, "max_entries")?,
+                option,
+            )?,
+            "value" => {
+                let mut layout = ValueLayout::default();
+                for field in c.list(",", None, |c| {
+                    lookup(&FIELDS, c.word("a value field")?, "value field")
+                })? {
+                    let count = field(&mut layout);
+                    *count = count.checked_add(1).ok_or("too many fields of one kind")?;
+                }
+                once(&mut value, layout, option)?;
+            }
+            "flags" => {
+                let mut map_flags = MapFlags::default();
+                for flag in c.list("|", None, |c| {
+                    lookup(&MAP_FLAGS, c.word("a map flag")?, "map flag")
+                })? {
+                    *flag(&mut map_flags) = true;
+                }
+                once(&mut flags, map_flags, option)?;
+            }
+            "inner" => once(&mut inner, name(c.word("a map name")?)?, option)?,
+            _ => {
+                return Err(format!(
+                    "unknown map option `{option}` (known: max_entries, value, flags, inner)"
+                ));
+            }
+        }
+    }
+    Ok(MapDecl {
+        name: map,
+        spec: MapSpec {
+            kind,
+            max_entries: max_entries.ok_or("missing `max_entries=<N>`")?,
+            value: value.unwrap_or_default(),
+            flags: flags.unwrap_or_default(),
+            inner: None,
+        },
+        inner,
+    })
+}
+
+const PROG_TYPES: [(&str, ProgType); 11] = [
+    ("socket_filter", ProgType::SocketFilter),
+    ("sched_cls", ProgType::SchedCls),
+    ("xdp", ProgType::Xdp),
+    ("syscall", ProgType::Syscall),
+    ("kprobe", ProgType::Kprobe),
+    ("tracepoint", ProgType::Tracepoint),
+    ("perf_event", ProgType::PerfEvent),
+    ("raw_tracepoint", ProgType::RawTracepoint),
+    ("fentry", ProgType::Tracing),
+    ("tp_btf", ProgType::Tracing),
+    ("lsm", ProgType::Lsm),
+];
+
+const LICENSES: [(&str, bool); 2] = [("GPL", true), ("proprietary", false)];
+
+/// `prog <name> <type> [sleepable] [license=GPL|proprietary]`; the body comes from the block.
+pub(super) fn prog_decl<'a>(c: &mut Cursor<'a>) -> Result<ProgDecl<'a>, String> {
+    let name = name(c.word("a program name")?)?;
+    let ty = lookup(&PROG_TYPES, c.word("a program type")?, "program type")?;
+    let (mut sleepable, mut gpl) = (None, None);
+    while !c.at_end() {
+        match c.word("a program option")? {
+            "sleepable" => once(&mut sleepable, true, "sleepable")?,
+            "license" => {
+                c.expect("=")?;
+                let license = lookup(&LICENSES, c.word("a license")?, "license")?;
+                once(&mut gpl, license, "license")?;
+            }
+            option => {
+                return Err(format!(
+                    "unknown program option `{option}` (known: sleepable, license=)"
+                ));
+            }
+        }
+    }
+    Ok(ProgDecl {
+        name,
+        ty,
+        sleepable: sleepable.unwrap_or(false),
+        gpl: gpl.unwrap_or(true),
+        main: Vec::new(),
+        callbacks: Vec::new(),
+    })
+}
+
+/// A section of a program block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Body<'a> {
+    Main,
+    Callback(&'a str),
+}
+
+/// `main:` or `callback <name>:`; `None` if the line is something else.
+fn section_header(text: &str) -> Result<Option<Body<'_>>, String> {
+    let Some(head) = text.strip_suffix(':') else {
+        return Ok(None);
+    };
+    let mut c = Cursor::new(head)?;
+    let body = if c.eat_word("main") {
+        Body::Main
+    } else if c.eat_word("callback") {
+        Body::Callback(name(c.word("a callback name")?)?)
+    } else {
+        return Ok(None);
+    };
+    c.end()?;
+    Ok(Some(body))
+}
+
+/// The indented lines of a `prog`: sections and their statements, and `on` lines.
+pub(super) fn prog_block<'a>(
+    decl: &mut ProgDecl<'a>,
+    form: Form,
+    overrides: &mut Vec<SynOverride<'a>>,
+    lines: &mut Peekable<impl Iterator<Item = Line<'a>>>,
+) -> Result<(), LineError> {
+    // Each section: its header line, indentation and kind, and its statement lines.
+    let mut sections: Vec<(Line<'a>, Body<'a>, Vec<Line<'a>>)> = Vec::new();
+    while let Some(l) = lines.next_if(|l| l.indent > 0) {
+        let err = at(l.number);
+        if let Some(o) = on_line(l, form).map_err(&err)? {
+            overrides.push(o);
+        } else if let Some(body) = section_header(l.text).map_err(&err)? {
+            sections.push((l, body, Vec::new()));
+        } else {
+            match sections.last_mut() {
+                Some((header, _, stmts)) if l.indent > header.indent => stmts.push(l),
+                Some(_) => {
+                    return Err(err(
+                        "a statement must be indented under its `main:` or `callback NAME:`"
+                            .to_owned(),
+                    ));
+                }
+                None => return Err(err("expected `main:` or `callback NAME:`".to_owned())),
+            }
+        }
+    }
+    let callbacks: Vec<&str> = sections
+        .iter()
+        .filter_map(|(_, body, _)| match body {
+            Body::Callback(name) => Some(*name),
+            Body::Main => None,
+        })
+        .collect();
+    let mut main_line = None;
+    for (header, body, stmt_lines) in sections {
+        let stmts = stmt_lines
+            .into_iter()
+            .map(|l| stmt(l, &callbacks).map_err(at(l.number)))
+            .collect::<Result<Vec<_>, _>>()?;
+        match body {
+            Body::Main => {
+                if let Some(first) = main_line.replace(header.number) {
+                    return Err(at(header.number)(format!(
+                        "second `main:` (the first is on line {first})"
+                    )));
+                }
+                decl.main = stmts;
+            }
+            Body::Callback(name) => decl.callbacks.push(CallbackDecl {
+                line: header.number,
+                name,
+                body: stmts,
+            }),
+        }
+    }
+    Ok(())
+}
