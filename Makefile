@@ -29,3 +29,4 @@ ci: lint test check
 
 bench:
 	$(CARGO) bench -p spec --bench step
+	$(CARGO) bench -p scenario --bench check
