@@ -10,22 +10,9 @@ use std::time::Instant;
 const SEQUENCES: usize = 20_000;
 const BYTES: usize = 600;
 
-/// A fixed-seed byte stream (xorshift64*), so every run measures the same ops.
-fn bytes(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-        })
-        .collect()
-}
-
 fn sequences() -> Vec<Vec<Op>> {
     (0..SEQUENCES as u64)
-        .map(|s| spec::generate::sequence(&bytes(s + 1, BYTES)))
+        .map(|s| spec::generate::sequence(&spec::generate::seeded_bytes(s + 1, BYTES)))
         .collect()
 }
 

@@ -52,3 +52,17 @@ pub fn sequence(bytes: &[u8]) -> Vec<Op> {
     }
     ops
 }
+
+/// A fixed-seed byte stream (xorshift64*): reproducible generator input for measurements that
+/// must not depend on luck (the benchmark, the properties' coverage counts).
+pub fn seeded_bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}
