@@ -10,6 +10,7 @@
 //! panic, 2 on a usage error or a file that does not parse.
 
 mod check;
+mod conform;
 mod files;
 mod predict;
 
@@ -52,6 +53,25 @@ enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Run scenarios on the real kernel and on the spec, step by step: the kernel's answers
+    /// against the files, the spec's against the kernel's. Exit 77 (SKIP) without bpf().
+    Conform {
+        /// Margin in ms: an expiry this close to a step is too close to call (poisoned).
+        #[arg(long, value_name = "MS", default_value_t = 1.0)]
+        margin_ms: f64,
+        /// Instead of files: this many generated cases.
+        #[arg(long, value_name = "N", conflicts_with = "paths")]
+        generate: Option<u64>,
+        /// Seed of the generated cases.
+        #[arg(long, value_name = "S", default_value_t = 1)]
+        seed: u64,
+        /// Threads running generated cases (waits overlap; CPU work is what counts).
+        #[arg(long, value_name = "T", default_value_t = 16)]
+        threads: usize,
+        /// Scenario files, or directories searched recursively for `*.bpfs`.
+        #[arg(required_unless_present = "generate", value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
 }
 
 /// Exit status for a usage error or a file that does not parse.
@@ -65,5 +85,18 @@ fn main() -> ExitCode {
             files,
         } => predict::run(kernel, json, &files),
         Command::Check { kernel, paths } => check::run(kernel, &paths),
+        Command::Conform {
+            margin_ms,
+            generate,
+            seed,
+            threads,
+            paths,
+        } => {
+            let margin = (margin_ms * 1e6) as u64;
+            match generate {
+                Some(n) => conform::generate(n, seed, threads, margin),
+                None => conform::files(&paths, margin),
+            }
+        }
     }
 }

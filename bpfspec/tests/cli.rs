@@ -204,20 +204,27 @@ fn check_searches_directories_in_name_order_and_counts_parse_failures() {
 #[test]
 fn check_fails_on_unsupported_steps() {
     let dir = scratch("check_unsupported");
-    let dup = write(
+    let deleted = write(
         &dir,
-        "dup.bpfs",
-        &GOOD
-            .replace("value=timer", "value=timer,timer")
-            .replace("eras all", "eras 6.12"),
+        "deleted.bpfs",
+        "scenario timer_in_deleted_element\n\
+         source a program deletes its element, then creates a timer in it\n\
+         eras 6.12\n\
+         map h hash max_entries=1 value=timer\n\
+         prog p sched_cls\n\
+         \x20 main:\n\
+         \x20   map_delete(self)\n\
+         \x20   timer_init(self, CLOCK_MONOTONIC)\n\
+         step update h[0] -> 0\n\
+         step run p on h[0] -> 0, 0\n",
     );
-    let out = bpfspec(&["check", path(&dup)]);
+    let out = bpfspec(&["check", path(&deleted)]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(
         stdout.starts_with(&format!(
-            "{}:6 [6.12] map arr array max_entries=1 value=timer,timer: not modelled by the spec: two `bpf_timer` fields in one value",
-            path(&dup)
+            "{}:10 [6.12] step run p on h[0]: not modelled by the spec: async object created in a deleted element",
+            path(&deleted)
         )),
         "{stdout}"
     );

@@ -30,7 +30,8 @@ mod value;
 pub use eras::EraSet;
 pub use error::ParseError;
 pub use model::{
-    Action, Actual, Expectation, Expected, Header, MapDecl, Override, ProgDecl, Scenario, Step,
+    Action, Actual, Divergence, Expectation, Expected, Header, MapDecl, Override, ProgDecl,
+    Scenario, Step,
 };
 pub use report::{render_actual, render_expected};
 pub use run::{ScenarioRun, StepResult, Verdict, run};

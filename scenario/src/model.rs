@@ -2,9 +2,8 @@
 //! [`Query`] with the expectation it carries for every era.
 
 use crate::eras::EraSet;
-use spec::{
-    CbIdx, Era, Kernel, MapIdx, MapSpec, Observation, Op, Outcome, ProgIdx, ProgSpec, Query,
-};
+pub use spec::{Action, Actual};
+use spec::{CbIdx, Era, Kernel, MapIdx, MapSpec, Observation, Op, Outcome, ProgIdx, ProgSpec};
 
 /// A scenario file, resolved to spec vocabulary.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +30,17 @@ pub struct Header {
     pub eras: EraSet,
     /// `kernel preempt_rt`.
     pub preempt_rt: bool,
+    /// `diverges <eras>: <reason>`: where the real kernel is known not to agree with the
+    /// spec on this story (or cannot be made to run it), and why.
+    pub diverges: Vec<Divergence>,
+}
+
+/// A listed divergence from the kernel, counted by `bpfspec conform`, never hidden.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    pub line: usize,
+    pub eras: EraSet,
+    pub reason: String,
 }
 
 /// A declared map.
@@ -60,21 +70,6 @@ pub struct Step {
     pub text: String,
     pub action: Action,
     pub expect: Expectation,
-}
-
-/// What a step does: change the world, or look at it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    Op(Op),
-    Query(Query),
-}
-
-/// What a step gives: an op's outcome or a query's observation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(untagged))]
-pub enum Actual {
-    Outcome(Outcome),
-    Observation(Observation),
 }
 
 /// What a step should give on one kernel.

@@ -5,7 +5,7 @@
 //! engine does not model that state, so the run stops there (the world no longer describes
 //! a kernel) and the remaining steps are counted as not run.
 
-use crate::model::{Action, Actual, Expected, Scenario, Step};
+use crate::model::{Actual, Expected, Scenario, Step};
 use spec::{Engine, Kernel, Outcome, Unsupported};
 
 /// One scenario on one kernel.
@@ -40,10 +40,7 @@ pub fn run<'s>(scenario: &'s Scenario, engine: &mut dyn Engine) -> ScenarioRun<'
     let kernel = engine.kernel();
     let mut results = Vec::with_capacity(scenario.steps.len());
     for step in &scenario.steps {
-        let actual = match &step.action {
-            Action::Op(op) => Actual::Outcome(engine.apply(op)),
-            Action::Query(q) => Actual::Observation(engine.observe(q)),
-        };
+        let actual = engine.act(&step.action);
         let expected = step.expect.for_era(kernel.era);
         let verdict = match actual {
             Actual::Outcome(Outcome::Unsupported(u)) => Verdict::Unsupported(u),

@@ -5,6 +5,22 @@
 use crate::era::Kernel;
 use crate::op::{Op, Query};
 use crate::outcome::{Observation, Outcome, Unsupported};
+
+/// One step of a story: change the world, or look at it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum Action {
+    Op(Op),
+    Query(Query),
+}
+
+/// What a step gives: an op's outcome or a query's observation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(untagged))]
+pub enum Actual {
+    Outcome(Outcome),
+    Observation(Observation),
+}
 use crate::world::World;
 
 /// Something that executes [`Op`]s and answers [`Query`]s, starting from an empty world.
@@ -17,6 +33,14 @@ pub trait Engine {
     fn apply(&mut self, op: &Op) -> Outcome;
     /// Observe without changing anything.
     fn observe(&mut self, q: &Query) -> Observation;
+
+    /// Take one step of a story.
+    fn act(&mut self, a: &Action) -> Actual {
+        match a {
+            Action::Op(op) => Actual::Outcome(self.apply(op)),
+            Action::Query(q) => Actual::Observation(self.observe(q)),
+        }
+    }
 }
 
 /// The executable spec as an [`Engine`]. With `checked`, every step is followed by

@@ -58,6 +58,7 @@ impl Era {
             preempt_rt_rejects_timer: false,
             timer_cancel_async: false,
             tracing_progs_reject_timer: true,
+            btf_record: false,
         };
         match self {
             Era::V5_15 => v5_15,
@@ -66,6 +67,7 @@ impl Era {
                 ..v5_15
             },
             Era::V6_12 => Features {
+                btf_record: true,
                 timer_abs_flag: true,
                 timer_cpu_pin_flag: true,
                 wq: true,
@@ -154,9 +156,17 @@ pub struct Features {
     /// The `bpf_timer_cancel_async` kfunc (a7e172aa4ca2, v7.0).
     pub timer_cancel_async: bool,
     /// `check_map_prog_compatibility` refuses timer maps in kprobe / tracepoint / perf_event /
-    /// raw_tracepoint programs ("tracing progs cannot use bpf_timer yet", since v5.15; the
-    /// check is gone in v7.0, "bpf: Enable bpf_timer and bpf_wq in any context", 1bfbc267ec91).
+    /// raw_tracepoint programs ("tracing progs cannot use bpf_timer yet", since v5.15), and
+    /// wq maps too once `bpf_wq` exists ("tracing progs cannot use bpf_wq yet", v6.10); both
+    /// checks are gone in v7.0 ("bpf: Enable bpf_timer and bpf_wq in any context",
+    /// 1bfbc267ec91).
     pub tracing_progs_reject_timer: bool,
+    /// A map value's special fields are parsed into one `btf_record` ("bpf: Refactor kptr_off_tab
+    /// into btf_record", aa3496accc41, v6.2): a duplicate timer / wq / task_work / spin lock
+    /// makes the whole record an error, so no special field of the map counts. Before, each
+    /// kind was looked up on its own (`btf_find_timer`: -E2BIG) and only that kind was
+    /// ignored. Observed on 6.18 by the kernel oracle; the 6.1 side awaits the VM matrix.
+    pub btf_record: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.

@@ -36,7 +36,7 @@ mod step;
 pub mod verifier;
 pub mod world;
 
-pub use engine::{Engine, SpecEngine};
+pub use engine::{Action, Actual, Engine, SpecEngine};
 pub use era::{Era, Features, Kernel};
 pub use errno::Errno;
 pub use op::*;

@@ -245,6 +245,12 @@ pub enum ProgType {
 }
 
 impl ProgType {
+    /// verifier.c `can_be_sleepable`: fentry / fexit (`Tracing`), LSM; and `Syscall`, which
+    /// must be. Kprobes only for uprobes, which the spec does not name.
+    pub const fn can_be_sleepable(self) -> bool {
+        matches!(self, ProgType::Tracing | ProgType::Lsm | ProgType::Syscall)
+    }
+
     /// `is_tracing_prog_type()` in verifier.c: the types `check_map_prog_compatibility` treats
     /// as tracing. `BPF_PROG_TYPE_TRACING` (fentry, tp_btf) is deliberately not among them.
     pub const fn is_tracing(self) -> bool {
@@ -266,11 +272,26 @@ pub struct ElemRef {
 
 /// A map, directly or as the inner map stored in an element of a map-in-map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "arbitrary", derive(Arbitrary))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum MapRef {
     Map(MapIdx),
     Inner { outer: MapIdx, key: Key },
+}
+
+/// Mostly a map itself: an inner-map reference only loads when the outer map is a
+/// map-in-map, which generated maps rarely are.
+#[cfg(feature = "arbitrary")]
+impl<'a> Arbitrary<'a> for MapRef {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(if u.ratio(1, 8)? {
+            MapRef::Inner {
+                outer: u.arbitrary()?,
+                key: u.arbitrary()?,
+            }
+        } else {
+            MapRef::Map(u.arbitrary()?)
+        })
+    }
 }
 
 /// Which element a program statement acts on.
@@ -555,7 +576,12 @@ impl<'a> Arbitrary<'a> for ProgSpec {
         } else {
             u.arbitrary()?
         };
-        let sleepable = u.ratio(1, 8)?;
+        // Syscall programs must be sleepable; elsewhere the flag is a rare error.
+        let sleepable = if ty == ProgType::Syscall {
+            !u.ratio(1, 16)?
+        } else {
+            u.ratio(1, 16)?
+        };
         let gpl = !u.ratio(1, 16)?;
         let self_map = if u.ratio(7, 8)? {
             Some(u.arbitrary()?)
@@ -684,9 +710,42 @@ impl<'a> Arbitrary<'a> for Stmt {
 }
 
 impl ProgSpec {
-    /// Every statement, main body first.
-    pub fn stmts(&self) -> impl Iterator<Item = &Stmt> {
-        self.main.iter().chain(self.callbacks.iter().flatten())
+    /// The callbacks that are part of the loaded program: those a call of `main`, or of a
+    /// callback already included, passes. A callback nothing passes is not code the kernel
+    /// sees (a compiler drops an unreferenced static function), so it is neither verified
+    /// nor does it reference maps.
+    pub fn reachable_callbacks(&self) -> Vec<CbIdx> {
+        let mut seen: Vec<CbIdx> = Vec::new();
+        let mut next = 0;
+        let scan = |body: &[Stmt], seen: &mut Vec<CbIdx>| {
+            for cb in body.iter().filter_map(|s| s.call.callback()) {
+                if !seen.contains(&cb) {
+                    seen.push(cb);
+                }
+            }
+        };
+        scan(&self.main, &mut seen);
+        while next < seen.len() {
+            let body = self.callback_body(seen[next]);
+            scan(body, &mut seen);
+            next += 1;
+        }
+        seen
+    }
+
+    /// The body of callback `cb`; an index the program does not declare is an empty body.
+    pub fn callback_body(&self, cb: CbIdx) -> &[Stmt] {
+        self.callbacks
+            .get(usize::from(cb.0))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Every statement of the loaded program: `main`, then each reachable callback.
+    pub fn code(&self) -> impl Iterator<Item = &Stmt> {
+        let cbs = self.reachable_callbacks();
+        self.main
+            .iter()
+            .chain(cbs.into_iter().flat_map(move |cb| self.callback_body(cb)))
     }
 }
 

@@ -3,31 +3,48 @@
 //! fds are resolved (`resolve_pseudo_ldimm64` → `check_map_prog_compatibility`), then each
 //! call in instruction order (`check_helper_call` / `check_kfunc_call`).
 
-use crate::op::{Call, Field, MapIdx, MapRef, MapSpec, ProgSpec, Target};
+use crate::op::{Call, Field, MapIdx, MapRef, MapSpec, ProgSpec, ProgType, Target};
 use crate::outcome::RejectReason;
 use crate::world::World;
 
-/// Would the verifier accept `spec`, whose `used_maps` are `used`?
-pub fn check(w: &World, spec: &ProgSpec, used: &[MapIdx]) -> Result<(), RejectReason> {
-    let f = w.kernel.features;
-    // verifier.c `check_map_prog_compatibility` (5.15 to 6.x; gone in 7.0).
-    if f.tracing_progs_reject_timer
-        && spec.ty.is_tracing()
-        && used.iter().any(|&m| w.map(m).spec.value.timer > 0)
-    {
-        return Err(RejectReason::TracingProgCannotUseTimer);
+/// The checks made before map fds are resolved: every kfunc must exist (else the loader
+/// fails), `add_subprog_and_kfunc` (kfuncs need a GPL program), then `check_attach_btf_id`
+/// (the sleepable flag).
+pub fn check_early(w: &World, spec: &ProgSpec) -> Result<(), RejectReason> {
+    // A kfunc this kernel lacks has no BTF id: the loader (libbpf resolving the ksym) fails
+    // before the verifier sees any instruction.
+    let kfuncs = || spec.code().map(|s| &s.call).filter(|c| is_kfunc(c));
+    for call in kfuncs() {
+        exists(w, call)?;
     }
-    for stmt in spec.stmts() {
-        check_call(w, spec, &stmt.call)?;
+    if let Some(call) = kfuncs().next().filter(|_| !spec.gpl) {
+        return Err(RejectReason::GplOnly(call.kernel_name()));
     }
-    Ok(())
+    // verifier.c `check_attach_btf_id` (all eras): a syscall program must be sleepable,
+    // other types may be only if `can_be_sleepable` says so.
+    match (spec.ty, spec.sleepable) {
+        (ProgType::Syscall, false) => Err(RejectReason::SyscallNotSleepable),
+        (ty, true) if !ty.can_be_sleepable() => Err(RejectReason::CannotBeSleepable),
+        _ => Ok(()),
+    }
 }
 
-fn check_call(w: &World, spec: &ProgSpec, call: &Call) -> Result<(), RejectReason> {
+/// The calls that are kfuncs (the others are helpers).
+fn is_kfunc(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::WqInit { .. }
+            | Call::WqSetCallback { .. }
+            | Call::WqStart { .. }
+            | Call::TaskWorkSchedule { .. }
+            | Call::TimerCancelAsync { .. }
+    )
+}
+
+/// `get_helper_proto` ("unknown func") / `fetch_kfunc_meta` ("invalid kernel function
+/// call"): the function must exist in this era.
+fn exists(w: &World, call: &Call) -> Result<(), RejectReason> {
     let f = w.kernel.features;
-    let name = call.kernel_name();
-    // `get_helper_proto` ("unknown func") / `fetch_kfunc_meta` ("invalid kernel function
-    // call"): the function must exist in this era.
     let exists = match call {
         Call::WqInit { .. } | Call::WqSetCallback { .. } | Call::WqStart { .. } => f.wq,
         Call::TaskWorkSchedule { .. } => f.task_work,
@@ -35,17 +52,65 @@ fn check_call(w: &World, spec: &ProgSpec, call: &Call) -> Result<(), RejectReaso
         Call::TimerCancelAsync { .. } => f.timer_cancel_async,
         _ => true,
     };
-    if !exists {
-        return Err(RejectReason::UnknownFunc(name));
+    if exists {
+        Ok(())
+    } else {
+        Err(RejectReason::UnknownFunc(call.kernel_name()))
     }
-    // `check_helper_call`: `fn->gpl_only` (the bpf_timer_* helpers); `check_kfunc_call`:
-    // every kfunc needs a GPL-compatible program.
-    let gpl_only = matches!(
-        call.field(),
-        Some(Field::Timer | Field::Wq | Field::TaskWork)
-    );
-    if gpl_only && !spec.gpl {
-        return Err(RejectReason::GplOnly(name));
+}
+
+/// The rest of verification, once the program's `used` maps are resolved: map / program
+/// compatibility, then the instruction walk.
+pub fn check(w: &World, spec: &ProgSpec, used: &[MapIdx]) -> Result<(), RejectReason> {
+    let f = w.kernel.features;
+    // verifier.c `check_map_prog_compatibility`, per used map in order: timers (5.15 to
+    // 6.x), then wqs (6.10 to 6.x); both checks are gone in 7.0.
+    if f.tracing_progs_reject_timer && spec.ty.is_tracing() {
+        for &m in used {
+            let v = w.map(m).spec.value;
+            if v.timer > 0 {
+                return Err(RejectReason::TracingProgCannotUseTimer);
+            }
+            if f.wq && v.wq > 0 {
+                return Err(RejectReason::TracingProgCannotUseWq);
+            }
+        }
+    }
+    // The self element is looked up first, then each statement in instruction order.
+    if let Some(r) = spec.self_map {
+        check_inner(w, r)?;
+    }
+    for stmt in spec.code() {
+        check_call(w, spec, &stmt.call)?;
+    }
+    Ok(())
+}
+
+/// `check_reg_type`: an element of an inner map is reached through a map-in-map lookup,
+/// which only a map-in-map answers with a map.
+fn check_inner(w: &World, r: MapRef) -> Result<(), RejectReason> {
+    match r {
+        MapRef::Inner { outer, .. }
+            if !w
+                .map_idx(outer)
+                .is_some_and(|m| w.map(m).spec.kind.is_map_in_map()) =>
+        {
+            Err(RejectReason::InnerOfPlainMap)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_call(w: &World, spec: &ProgSpec, call: &Call) -> Result<(), RejectReason> {
+    let f = w.kernel.features;
+    if let Target::Elem(e) = call.target() {
+        check_inner(w, e.map)?;
+    }
+    exists(w, call)?;
+    // `check_helper_call`: `fn->gpl_only` (the bpf_timer_* helpers; kfuncs were checked
+    // early).
+    if call.field() == Some(Field::Timer) && !spec.gpl {
+        return Err(RejectReason::GplOnly(call.kernel_name()));
     }
     let Some(field) = call.field() else {
         return Ok(());

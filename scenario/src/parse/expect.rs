@@ -35,16 +35,20 @@ impl Form {
 }
 
 /// Reason names as the spec spells them, as a `lookup` table from each name to itself.
-const REJECT_REASONS: [(&str, &str); 5] = {
+const REJECT_REASONS: [(&str, &str); 9] = {
     const fn entry(r: RejectReason) -> (&'static str, &'static str) {
         (r.name(), r.name())
     }
     [
         entry(RejectReason::UnknownFunc("")),
         entry(RejectReason::TracingProgCannotUseTimer),
+        entry(RejectReason::TracingProgCannotUseWq),
         entry(RejectReason::TimerOnPreemptRt),
         entry(RejectReason::NoValidField(spec::Field::Timer)),
         entry(RejectReason::GplOnly("")),
+        entry(RejectReason::SyscallNotSleepable),
+        entry(RejectReason::CannotBeSleepable),
+        entry(RejectReason::InnerOfPlainMap),
     ]
 };
 

@@ -14,7 +14,7 @@ mod stmt;
 use crate::eras::EraSet;
 use crate::error::{LineError, at};
 use crate::lex::{self, Cursor, Line};
-use crate::model::Header;
+use crate::model::{Divergence, Header};
 use crate::syntax::{File, Item, ItemKind, SynElem, SynExpect, SynOverride};
 use crate::value::{name, uint};
 use decl::{map_decl, prog_block, prog_decl};
@@ -30,6 +30,7 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
     };
     let slug = scenario_line(first).map_err(at(first.number))?;
     let (mut sources, mut eras, mut preempt_rt) = (Vec::new(), None, false);
+    let mut diverges = Vec::new();
     let mut items = Vec::new();
     while let Some(line) = lines.next() {
         let err = at(line.number);
@@ -41,7 +42,7 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
         }
         let (keyword, rest) = split_keyword(line.text);
         match keyword {
-            "source" | "eras" | "kernel" if !items.is_empty() => {
+            "source" | "eras" | "kernel" | "diverges" if !items.is_empty() => {
                 return Err(err(format!(
                     "`{keyword}` must come before maps, programs and steps"
                 )));
@@ -50,6 +51,7 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
             "source" => sources.push(rest.to_owned()),
             "eras" if eras.is_some() => return Err(err("duplicate `eras` line".to_owned())),
             "eras" => eras = Some(rest.parse::<EraSet>().map_err(&err)?),
+            "diverges" => diverges.push(divergence(line.number, rest).map_err(&err)?),
             "kernel" if rest == "preempt_rt" => preempt_rt = true,
             "kernel" => {
                 return Err(err(format!(
@@ -60,7 +62,8 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
             "scenario" => return Err(err("duplicate `scenario` line".to_owned())),
             _ => {
                 return Err(err(format!(
-                    "unknown statement `{keyword}` (known: source, eras, kernel, map, prog, step)"
+                    "unknown statement `{keyword}` (known: source, eras, kernel, diverges, map, prog, \
+                     step)"
                 )));
             }
         }
@@ -76,8 +79,25 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
             sources,
             eras,
             preempt_rt,
+            diverges,
         },
         items,
+    })
+}
+
+/// `diverges <era-set>: <reason>`.
+fn divergence(line: usize, rest: &str) -> Result<Divergence, String> {
+    let (eras, reason) = rest
+        .split_once(':')
+        .ok_or("`diverges` needs `<eras>: <reason>`")?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err("`diverges` needs a reason after `:`".to_owned());
+    }
+    Ok(Divergence {
+        line,
+        eras: eras.trim().parse::<EraSet>()?,
+        reason: reason.to_owned(),
     })
 }
 

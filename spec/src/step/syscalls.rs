@@ -9,6 +9,7 @@ use super::{Ctx, Frame, Res};
 use crate::errno::Errno;
 use crate::op::{
     ElemRef, Field, Key, MapIdx, MapKind, MapRef, MapSpec, ObjRef, ProgIdx, ProgSpec, UpdateFlags,
+    ValueLayout,
 };
 use crate::outcome::{Outcome, Unsupported};
 use crate::world::{Elem, ElemId, Handles, Life, MapObj, ProgObj, World};
@@ -19,8 +20,12 @@ pub(crate) type ElemResult = Result<(), Errno>;
 impl World {
     /// `BPF_MAP_CREATE` (syscall.c `map_create`, `map_check_btf`). A failed creation still
     /// takes a table slot (with [`Life::Failed`]) so that indices follow declaration order.
-    pub(crate) fn map_create(&mut self, spec: &MapSpec) -> Res<Outcome> {
-        let checked = self.check_map_spec(spec)?;
+    pub(crate) fn map_create(&mut self, declared: &MapSpec) -> Res<Outcome> {
+        let spec = &MapSpec {
+            value: self.recognised_fields(declared.value),
+            ..*declared
+        };
+        let checked = self.check_map_spec(spec, declared.value.has_special_fields())?;
         let (life, out) = match checked {
             Ok(()) => (Life::Live, Outcome::Ok),
             Err(e) => (Life::Failed, Outcome::Err(e)),
@@ -47,16 +52,33 @@ impl World {
         Ok(out)
     }
 
-    /// `map_check_btf` and the map-in-map `bpf_map_meta_alloc` checks.
-    fn check_map_spec(&self, spec: &MapSpec) -> Res<ElemResult> {
-        for f in [Field::Timer, Field::Wq, Field::TaskWork, Field::SpinLock] {
-            if spec.value.count(f) > 1 {
-                return Err(Unsupported::DuplicateUniqueField(f));
+    /// The special fields the kernel recognises in a value. A second field of a kind allowed
+    /// once (timer, wq, task_work, spin lock) is refused by the BTF field parser (-E2BIG),
+    /// and `map_check_btf` keeps the error as the map's record: the map is created, and with
+    /// [`crate::Features::btf_record`] none of its special fields counts; before, only that
+    /// kind is ignored. Found by the kernel oracle (the spec called it unsupported).
+    fn recognised_fields(&self, v: ValueLayout) -> ValueLayout {
+        let dup = |f: Field| v.count(f) > 1;
+        let unique = [Field::Timer, Field::Wq, Field::TaskWork, Field::SpinLock];
+        if self.kernel.features.btf_record {
+            if unique.into_iter().any(dup) {
+                return ValueLayout::default();
             }
+            return v;
         }
-        if spec.max_entries == 0 {
-            return Ok(Err(Errno::EINVAL));
+        ValueLayout {
+            timer: if dup(Field::Timer) { 0 } else { v.timer },
+            wq: if dup(Field::Wq) { 0 } else { v.wq },
+            task_work: if dup(Field::TaskWork) { 0 } else { v.task_work },
+            spin_lock: if dup(Field::SpinLock) { 0 } else { v.spin_lock },
+            ..v
         }
+    }
+
+    /// The `*_alloc_check`s, the map-in-map `bpf_map_meta_alloc` checks and `map_check_btf`,
+    /// in that order. `sized` says the declared value holds special fields (so it is larger
+    /// than a map fd), recognised or not.
+    fn check_map_spec(&self, spec: &MapSpec, sized: bool) -> Res<ElemResult> {
         // `array_map_alloc_check`: arrays are always preallocated. `htab_map_alloc_check`: an
         // LRU map cannot be (-ENOTSUPP, the kernel-internal 524).
         if spec.flags.no_prealloc {
@@ -67,6 +89,21 @@ impl World {
                 MapKind::LruHash => return Ok(Err(Errno::ENOTSUPP)),
                 MapKind::Hash | MapKind::PercpuHash | MapKind::HashOfMaps => {}
             }
+        }
+        // `bpf_map_flags_access_ok`: read-only and write-only to programs at once is -EINVAL.
+        if spec.flags.rdonly_prog && spec.flags.wronly_prog {
+            return Ok(Err(Errno::EINVAL));
+        }
+        // The size checks come after the flag checks (`htab_map_alloc_check`: an LRU map
+        // without preallocation is -ENOTSUPP even with max_entries 0; found by the oracle).
+        if spec.max_entries == 0 {
+            return Ok(Err(Errno::EINVAL));
+        }
+        // `fd_array_map_alloc_check` / `htab_of_map_alloc_check`: a map-in-map value is a
+        // 4-byte map fd, so a value with special fields has the wrong size (found by the
+        // kernel oracle; the spec said -EOPNOTSUPP, from the later BTF check).
+        if spec.kind.is_map_in_map() && sized {
+            return Ok(Err(Errno::EINVAL));
         }
         if spec.value.has_special_fields() {
             // Special fields can be neither read-only nor write-only to programs.
@@ -180,14 +217,19 @@ impl World {
         inner: MapIdx,
         flags: UpdateFlags,
     ) -> Res<Outcome> {
-        let (outer, inner) = match (self.user_map(outer), self.user_map(inner)) {
-            (Ok(o), Ok(i)) => (o, i),
-            (Err(e), _) | (_, Err(e)) => return Ok(Outcome::Err(e)),
+        let outer = match self.user_map(outer) {
+            Ok(o) => o,
+            Err(e) => return Ok(Outcome::Err(e)),
         };
         let ospec = self.map(outer).spec;
         if !ospec.kind.is_map_in_map() {
+            // The fd is plain value bytes: nothing resolves it (found by the kernel oracle).
             return Ok(errno_outcome(self.map_update(outer, key, flags, None)?));
         }
+        let inner = match self.user_map(inner) {
+            Ok(i) => i,
+            Err(e) => return Ok(Outcome::Err(e)),
+        };
         // `bpf_map_meta_equal`: the inner map must match the template in type, value layout,
         // flags and size.
         let ispec = self.map(inner).spec;
@@ -385,12 +427,18 @@ impl World {
     /// a reference on each map it uses (`used_maps`); a rejected load takes a table slot with
     /// [`Life::Failed`].
     pub(crate) fn prog_load(&mut self, spec: &ProgSpec) -> Outcome {
+        // `bpf_check` order: kfuncs and the sleepable flag are checked before the map fds
+        // are resolved (-EBADF), which comes before the map / program compatibility and the
+        // instruction walk.
         let used = self.used_maps(spec);
-        let out = match used {
-            Err(e) => Outcome::Err(e),
-            Ok(ref maps) => match crate::verifier::check(self, spec, maps) {
-                Err(r) => Outcome::Reject(r),
-                Ok(()) => Outcome::Ok,
+        let out = match crate::verifier::check_early(self, spec) {
+            Err(r) => Outcome::Reject(r),
+            Ok(()) => match used {
+                Err(e) => Outcome::Err(e),
+                Ok(ref maps) => match crate::verifier::check(self, spec, maps) {
+                    Err(r) => Outcome::Reject(r),
+                    Ok(()) => Outcome::Ok,
+                },
             },
         };
         let live = out == Outcome::Ok;
@@ -423,7 +471,7 @@ impl World {
         let refs =
             spec.self_map
                 .into_iter()
-                .chain(spec.stmts().filter_map(|s| match s.call.target() {
+                .chain(spec.code().filter_map(|s| match s.call.target() {
                     crate::op::Target::Elem(r) => Some(r.map),
                     crate::op::Target::SelfElem => None,
                 }));
@@ -498,14 +546,14 @@ impl World {
     }
 
     /// `BPF_OBJ_PIN` (inode.c `bpf_obj_pin_user`): the pin takes its own reference (maps: with
-    /// uref) from an fd; a second pin of the same object at our one path is -EEXIST.
+    /// uref) from an fd, which is checked first; a second pin of the same object at our one
+    /// path is -EEXIST.
     pub(crate) fn pin(&mut self, obj: ObjRef) -> Outcome {
-        let Some(h) = self.handles(obj) else {
-            return Outcome::Err(Errno::EBADF);
+        // `bpf_fd_probe_obj`: an fd that is no map, program or link is -EINVAL, a closed one
+        // included (found by the kernel oracle; the spec said -EBADF before).
+        let Some(h) = self.handles(obj).filter(|h| h.fds > 0) else {
+            return Outcome::Err(Errno::EINVAL);
         };
-        if h.fds == 0 {
-            return Outcome::Err(Errno::EBADF);
-        }
         if h.pinned {
             return Outcome::Err(Errno::EEXIST);
         }

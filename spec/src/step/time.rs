@@ -60,14 +60,7 @@ impl World {
     /// Run one callback on element `elem`: its run counter goes up before its body runs.
     fn run_callback(&mut self, p: ProgIdx, cb: CbIdx, elem: ElemId, ctx: Ctx) -> Res<CallbackRun> {
         *self.runs.entry((p, cb)).or_insert(0) += 1;
-        // A callback index the program does not have names an empty body.
-        let body = self
-            .prog(p)
-            .spec
-            .callbacks
-            .get(usize::from(cb.0))
-            .cloned()
-            .unwrap_or_default();
+        let body = self.prog(p).spec.callback_body(cb).to_vec();
         let frame = Frame {
             prog: p,
             self_elem: Some(elem),

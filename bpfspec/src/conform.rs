@@ -1,0 +1,330 @@
+//! `bpfspec conform`: scenarios (and generated cases) on the real kernel and on the spec,
+//! step by step.
+//!
+//! For each scenario file whose `eras` include the detected kernel: the kernel's answers are
+//! judged against the file's expectations, and the spec's against the kernel's. A scenario
+//! may list a `diverges <eras>: <reason>` entry; a divergence in such an era is counted as
+//! listed, not as a failure.
+
+use crate::EXIT_USAGE;
+use crate::files;
+use oracle::diff::{self, Diff, Verdict};
+use oracle::{Host, KernelEngine};
+use scenario::{Expected, Scenario};
+use spec::Actual;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit status when the kernel cannot be used (automake's SKIP): never a pass.
+pub const EXIT_SKIP: u8 = 77;
+
+/// Probe the kernel, or say loudly why not and what is skipped.
+pub fn host(what: &str) -> Result<Host, ExitCode> {
+    match Host::probe() {
+        Ok(h) => {
+            println!("kernel: {}", h.detection);
+            Ok(h)
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: {what} needs the kernel oracle, which is unavailable: {e}");
+            Err(ExitCode::from(EXIT_SKIP))
+        }
+    }
+}
+
+/// One scenario's row.
+struct Row {
+    name: String,
+    file_vs_kernel: String,
+    spec_vs_kernel: String,
+    status: Status,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Agree,
+    /// Does not agree, as a `diverges` entry says.
+    Listed,
+    /// A `diverges` entry for this era, but everything agrees.
+    Stale,
+    Failed,
+}
+
+pub fn files(paths: &[PathBuf], margin_ns: u64) -> ExitCode {
+    let files = match files::collect(paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("bpfspec conform: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let mut scenarios = Vec::new();
+    for f in &files {
+        match files::load(f) {
+            Ok(s) => scenarios.push(s),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    let host = match host("bpfspec conform") {
+        Ok(h) => h,
+        Err(code) => return code,
+    };
+    let mut rows = Vec::new();
+    let (mut ran, mut skipped) = (0, 0);
+    for s in &scenarios {
+        match conform_one(&host, s, margin_ns) {
+            Some(r) => {
+                ran += 1;
+                rows.push(r);
+            }
+            None => skipped += 1,
+        }
+    }
+    print_table(&rows);
+    let n = |st: Status| rows.iter().filter(|r| r.status == st).count();
+    let (failed, stale) = (n(Status::Failed), n(Status::Stale));
+    println!(
+        "conform: {ran} scenarios on the kernel ({skipped} not for this kernel): {} agree, \
+         {} listed divergences, {stale} stale divergence entries, {failed} failed",
+        n(Status::Agree),
+        n(Status::Listed),
+    );
+    if failed + stale == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn conform_one(host: &Host, s: &Scenario, margin_ns: u64) -> Option<Row> {
+    let era = host.kernel.era;
+    if !s.header.eras.contains(era) || s.header.preempt_rt != host.kernel.preempt_rt {
+        return None;
+    }
+    let steps: Vec<spec::Action> = s.steps.iter().map(|st| st.action.clone()).collect();
+    let diff = match KernelEngine::new(host) {
+        Ok(mut k) => diff::run(&mut k, &steps, margin_ns),
+        Err(e) => {
+            return Some(Row {
+                name: s.header.slug.clone(),
+                file_vs_kernel: format!("oracle map: {e}"),
+                spec_vs_kernel: String::new(),
+                status: Status::Failed,
+            });
+        }
+    };
+    let mut file_bad = Vec::new();
+    for (st, pair) in s.steps.iter().zip(&diff.pairs) {
+        let want: &Expected = st.expect.for_era(era);
+        if !want.is_met_by(&pair.kernel) {
+            file_bad.push(format!(
+                "line {}: `{}` kernel {} file {}",
+                st.line,
+                st.text,
+                scenario::render_actual(s, st, &pair.kernel),
+                scenario::render_expected(s, st, want)
+            ));
+        }
+    }
+    let (mut spec_vs_kernel, diverged) = describe(s, &diff);
+    let file_vs_kernel = if file_bad.is_empty() {
+        format!("agree ({} steps)", diff.pairs.len())
+    } else {
+        file_bad.join("; ")
+    };
+    let problem = !file_bad.is_empty() || diverged;
+    let listed = s.header.diverges.iter().find(|d| d.eras.contains(era));
+    let status = match (problem, listed) {
+        (false, None) => Status::Agree,
+        (true, None) => Status::Failed,
+        (true, Some(d)) => {
+            spec_vs_kernel = format!("LISTED (line {}: {}): {spec_vs_kernel}", d.line, d.reason);
+            Status::Listed
+        }
+        (false, Some(d)) => {
+            spec_vs_kernel = format!(
+                "STALE divergence entry at line {}: everything agrees",
+                d.line
+            );
+            Status::Stale
+        }
+    };
+    Some(Row {
+        name: s.header.slug.clone(),
+        status,
+        file_vs_kernel,
+        spec_vs_kernel,
+    })
+}
+
+/// The spec-vs-kernel cell, and whether it is a failure.
+fn describe(s: &Scenario, d: &Diff) -> (String, bool) {
+    match &d.verdict {
+        Verdict::Agree => ("agree".into(), false),
+        Verdict::Diverged { step } => {
+            let st = &s.steps[*step];
+            let p = &d.pairs[*step];
+            let mut text = format!(
+                "DIVERGED line {}: `{}` spec {} kernel {}",
+                st.line,
+                st.text,
+                scenario::render_actual(s, st, &p.spec),
+                scenario::render_actual(s, st, &p.kernel)
+            );
+            if let (Actual::Outcome(spec::Outcome::Reject(_)), Some(log)) =
+                (&p.kernel, &d.kernel_log)
+            {
+                text.push_str(&format!(" [kernel log: {}]", log.replace('\n', " | ")));
+            }
+            (text, true)
+        }
+        Verdict::Poisoned { step, why } => (
+            format!("poisoned at line {}: {why}", s.steps[*step].line),
+            true,
+        ),
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(8).max(8);
+    println!("{:w$}  {:22}  spec vs kernel", "scenario", "kernel vs file");
+    for r in rows {
+        println!(
+            "{:w$}  {:22}  {}",
+            r.name, r.file_vs_kernel, r.spec_vs_kernel
+        );
+    }
+}
+
+/// What `--generate` found.
+#[derive(Default)]
+struct Tally {
+    agree: usize,
+    diverged: Vec<(u64, Diff, Vec<spec::Action>)>,
+    /// Poisoned cases by cause.
+    poisoned: std::collections::BTreeMap<String, usize>,
+    steps: usize,
+}
+
+/// The poison cause without its particulars (`timing`, `spec: …`, `oracle: …`).
+fn cause(why: &diff::Why) -> String {
+    match why {
+        diff::Why::Timing(_) => "timing (an expiry too close to a step)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `--generate N --seed S`: N generated stories on `threads` threads, each case seeded by
+/// `(S, case number)`, so any case replays alone.
+pub fn generate(n: u64, seed: u64, threads: usize, margin_ns: u64) -> ExitCode {
+    let before = oracle::Census::take();
+    let host = match host("bpfspec conform --generate") {
+        Ok(h) => h,
+        Err(code) => return code,
+    };
+    println!("before: {before}");
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let tally = std::sync::Mutex::new(Tally::default());
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let steps = case(seed, i);
+                    let d = match diff::story(&host, &steps, margin_ns) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            eprintln!("case {i}: cannot create the oracle map: {e}");
+                            continue;
+                        }
+                    };
+                    let mut t = tally.lock().expect("tally");
+                    t.steps += d.pairs.len();
+                    match &d.verdict {
+                        Verdict::Agree => t.agree += 1,
+                        Verdict::Poisoned { why, .. } => {
+                            *t.poisoned.entry(cause(why)).or_default() += 1;
+                        }
+                        Verdict::Diverged { .. } => t.diverged.push((i, d, steps)),
+                    }
+                }
+            });
+        }
+    });
+    let secs = start.elapsed().as_secs_f64();
+    drop(host);
+    let after = settled_census(before);
+    let t = tally.into_inner().expect("tally");
+    let poisoned: usize = t.poisoned.values().sum();
+    let compared = t.agree + t.diverged.len();
+    println!(
+        "generated {n} cases (seed {seed}, {threads} threads) in {secs:.1} s: {:.0} cases/s, \
+         {} steps",
+        n as f64 / secs,
+        t.steps
+    );
+    println!(
+        "  compared {compared}: {} agree, {} diverged ({:.2}% agreement); poisoned {poisoned}",
+        t.agree,
+        t.diverged.len(),
+        100.0 * t.agree as f64 / compared.max(1) as f64
+    );
+    for (why, k) in &t.poisoned {
+        println!("    {k:>6}  {why}");
+    }
+    println!("after:  {after}");
+    let leaked = after != before;
+    if leaked {
+        println!("LEAK: the counts differ from before");
+    }
+    for (i, d, steps) in t.diverged.iter().take(5) {
+        report_divergence(seed, *i, d, steps);
+    }
+    if t.diverged.is_empty() && !leaked {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Case `i` of seed `seed`.
+pub fn case(seed: u64, i: u64) -> Vec<spec::Action> {
+    let bytes = spec::generate::seeded_bytes(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i, 512);
+    oracle::cases::story(&bytes)
+}
+
+/// The census once deferred frees are done (they finish within a few RCU grace periods).
+fn settled_census(before: oracle::Census) -> oracle::Census {
+    let mut now = oracle::Census::take();
+    for _ in 0..50 {
+        if now == before {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        now = oracle::Census::take();
+    }
+    now
+}
+
+fn report_divergence(seed: u64, i: u64, d: &Diff, steps: &[spec::Action]) {
+    let Verdict::Diverged { step } = d.verdict else {
+        return;
+    };
+    println!(
+        "\nDIVERGED: case {i} of seed {seed}, step {step}: {:?}",
+        steps[step]
+    );
+    println!("  spec:   {:?}", d.pairs[step].spec);
+    println!("  kernel: {:?}", d.pairs[step].kernel);
+    if let Some(log) = &d.kernel_log {
+        println!("  kernel log: {}", log.replace('\n', " | "));
+    }
+    println!("  replay: bpfspec conform --generate 1 --seed {seed} --case {i}");
+}

@@ -1,0 +1,263 @@
+//! One story on the spec and on the kernel, side by side, with a typed result: agree,
+//! diverged at a step (with both answers), or poisoned (the kernel's answer is not a
+//! deterministic one the spec could be held to).
+//!
+//! Poison is decided from facts, never from the answers: an `Unsupported` on either side,
+//! an allocation failure or a full callback log in the kernel, or *timing*. The spec fires a
+//! timer exactly at its virtual due time; in the kernel, ops take real time, so its clock
+//! runs ahead of the virtual one by the engine's *drift*, and a timer fires at its virtual
+//! due time plus the drift when it was armed. Every queued event is stamped with that drift;
+//! a step is too close to call when an event may fire in the kernel before the step while
+//! the spec has it later, or when a wait ends within `margin` after an expiry the spec fires
+//! (the kernel fires it a little late).
+
+use crate::engine::{KernelEngine, Poison};
+use spec::world::{Event, EventKey};
+use spec::{
+    Action, Actual, Engine, Nanos, ObjRef, Observation, Op, Outcome, Query, SpecEngine, Unsupported,
+};
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+/// Default `margin`: how close before a wait's end an expiry may be and still be called
+/// (softirq latency, callback chains re-arming late).
+pub const MARGIN_NS: u64 = Nanos::MS;
+/// Timers never fire early: an expiry after the kernel's clock reading needs only this much
+/// room for clock-reading skew.
+const JITTER_NS: u64 = 100_000;
+
+/// Why a story's kernel answers are not held against the spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// The spec does not model the state.
+    Spec(Unsupported),
+    /// The oracle cannot drive the step here.
+    Oracle(&'static str),
+    /// The kernel's answer was not deterministic (ENOMEM, full log).
+    Kernel(Poison),
+    /// An expiry too close to a step to call.
+    Timing(String),
+}
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Why::Spec(u) => write!(f, "spec: {u}"),
+            Why::Oracle(w) => write!(f, "oracle: {w}"),
+            Why::Kernel(p) => write!(f, "kernel: {p}"),
+            Why::Timing(t) => write!(f, "timing: {t}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Agree,
+    /// The first step whose answers differ.
+    Diverged {
+        step: usize,
+    },
+    /// From this step on, nothing is compared.
+    Poisoned {
+        step: usize,
+        why: Why,
+    },
+}
+
+/// Both answers of one step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pair {
+    pub spec: Actual,
+    pub kernel: Actual,
+}
+
+/// The result of one story.
+#[derive(Clone, Debug)]
+pub struct Diff {
+    /// One pair per step run (up to the divergence or poison).
+    pub pairs: Vec<Pair>,
+    pub verdict: Verdict,
+    /// The kernel's log tail of the last rejected load, for reports.
+    pub kernel_log: Option<String>,
+}
+
+/// Do two answers agree? Rejections compare by normalized reason.
+pub fn same(a: &Actual, b: &Actual) -> bool {
+    match (a, b) {
+        (Actual::Outcome(Outcome::Reject(x)), Actual::Outcome(Outcome::Reject(y))) => {
+            x.name() == y.name()
+        }
+        _ => a == b,
+    }
+}
+
+/// Run `steps` on a fresh kernel engine (torn down afterwards) and on the spec.
+pub fn story(host: &crate::Host, steps: &[Action], margin: u64) -> Result<Diff, crate::sys::Sys> {
+    let mut kernel = KernelEngine::new(host)?;
+    Ok(run(&mut kernel, steps, margin))
+}
+
+/// Run `steps` on a fresh spec engine and on `kernel`, comparing after every step.
+pub fn run(kernel: &mut KernelEngine<'_>, steps: &[Action], margin: u64) -> Diff {
+    let mut spec = SpecEngine::new(kernel.kernel());
+    let mut clock = Clock::default();
+    let mut pairs = Vec::with_capacity(steps.len());
+    let mut verdict = Verdict::Agree;
+    for (i, step) in steps.iter().enumerate() {
+        let (s, k, timing) = match step {
+            Action::Op(Op::Advance { ns }) => clock.advance(&mut spec, kernel, ns.0, margin),
+            _ => {
+                let before = clock.too_close(&spec, kernel, false);
+                let drift = kernel.drift();
+                let (s, k) = match step {
+                    Action::Query(Query::Alive(o)) => alive(&mut spec, kernel, *o),
+                    _ => (spec.act(step), kernel.act(step)),
+                };
+                clock.stamp(&spec, drift);
+                let after = clock.too_close(&spec, kernel, true);
+                (s, k, before.or(after))
+            }
+        };
+        if std::env::var_os("BPFSPEC_TRACE").is_some() {
+            eprintln!(
+                "step {i}: virtual {} ns, drift {} ns: {step:?}\n  spec {s:?}\n  kernel {k:?}",
+                spec.world.now,
+                kernel.drift()
+            );
+        }
+        let why = match (&s, &k) {
+            (Actual::Outcome(Outcome::Unsupported(u)), _) => Some(Why::Spec(*u)),
+            (_, Actual::Outcome(Outcome::Unsupported(Unsupported::OracleCannotDrive(w)))) => {
+                Some(Why::Oracle(w))
+            }
+            _ => kernel
+                .poison()
+                .cloned()
+                .map(Why::Kernel)
+                .or(timing.map(Why::Timing)),
+        };
+        let agree = same(&s, &k);
+        pairs.push(Pair { spec: s, kernel: k });
+        if let Some(why) = why {
+            verdict = Verdict::Poisoned { step: i, why };
+            break;
+        }
+        if !agree {
+            verdict = Verdict::Diverged { step: i };
+            break;
+        }
+    }
+    Diff {
+        pairs,
+        verdict,
+        kernel_log: kernel.last_log.clone(),
+    }
+}
+
+/// The kernel's drift when each queued spec event was queued (by arming order).
+#[derive(Default)]
+struct Clock {
+    stamps: HashMap<u64, u64>,
+}
+
+impl Clock {
+    /// Stamp events queued since the last call with `drift`.
+    fn stamp(&mut self, spec: &SpecEngine, drift: u64) {
+        for k in spec.world.events.keys() {
+            self.stamps.entry(k.seq).or_insert(drift);
+        }
+    }
+
+    /// When the kernel fires an event the spec has due at `k.at`, at the earliest, on the
+    /// virtual time line (the kernel's clock minus today's drift `now_drift`).
+    fn kernel_due(&self, k: &EventKey, now_drift: u64) -> u64 {
+        let armed = self.stamps.get(&k.seq).copied().unwrap_or(now_drift);
+        (k.at + armed).saturating_sub(now_drift)
+    }
+
+    /// Has an event the spec still holds possibly fired in the kernel already? After a
+    /// step, events the step queued to happen at once (work items, absolute expiries in
+    /// the past) are not counted: the kernel logs who ran them, so a callback that ran early
+    /// is still reported at the next wait; only a later step can interact with it, and that
+    /// step's own check sees it.
+    fn too_close(
+        &self,
+        spec: &SpecEngine,
+        kernel: &KernelEngine<'_>,
+        after: bool,
+    ) -> Option<String> {
+        let now = spec.world.now;
+        let drift = kernel.drift();
+        spec.world
+            .events
+            .iter()
+            .filter(|(k, e)| !after || (matches!(e, Event::TimerExpiry { .. }) && k.at > now))
+            .find(|(k, _)| self.kernel_due(k, drift) <= now + JITTER_NS)
+            .map(|(k, e)| describe(e, k.at, now, "the next step"))
+    }
+
+    /// A wait. The spec's half is split at `ns - margin`; then no event may remain that the
+    /// kernel may fire before its clock reading at the wait's end.
+    fn advance(
+        &mut self,
+        spec: &mut SpecEngine,
+        kernel: &mut KernelEngine<'_>,
+        ns: u64,
+        margin: u64,
+    ) -> (Actual, Actual, Option<String>) {
+        let start = spec.world.now;
+        let drift = kernel.drift();
+        let early = ns.saturating_sub(margin);
+        let mut fired = Vec::new();
+        for part in [early, ns - early] {
+            match spec.apply(&Op::Advance { ns: Nanos(part) }) {
+                Outcome::Fired(f) => fired.extend(f),
+                other => {
+                    let k = kernel.apply(&Op::Advance { ns: Nanos(ns) });
+                    return (Actual::Outcome(other), Actual::Outcome(k), None);
+                }
+            }
+            self.stamp(spec, drift);
+        }
+        let k = kernel.apply(&Op::Advance { ns: Nanos(ns) });
+        // The kernel read its log at `start + ns` plus the oversleep.
+        let read_at = start + ns + kernel.drift().saturating_sub(drift) + JITTER_NS;
+        let timing = spec
+            .world
+            .events
+            .iter()
+            .find(|(k, _)| self.kernel_due(k, drift) <= read_at)
+            .map(|(k, e)| describe(e, k.at, start + ns, "the wait's end"));
+        (
+            Actual::Outcome(Outcome::Fired(fired)),
+            Actual::Outcome(k),
+            timing,
+        )
+    }
+}
+
+fn describe(e: &Event, at: u64, when: u64, what: &str) -> String {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let who = match e {
+        Event::TimerExpiry { .. } => "a timer expiry",
+        Event::WorkRun { .. } => "a queued bpf_wq work item",
+    };
+    format!(
+        "{who} due at {:.3} ms is too close to {what} at {:.3} ms",
+        ms(at),
+        ms(when)
+    )
+}
+
+/// Liveness: the kernel gets time for deferred frees when the spec says the object is gone.
+fn alive(spec: &mut SpecEngine, kernel: &mut KernelEngine<'_>, o: ObjRef) -> (Actual, Actual) {
+    let s = spec.observe(&Query::Alive(o));
+    let patience = if s == Observation::Alive(false) {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_millis(2)
+    };
+    let k = Observation::Alive(kernel.alive(o, patience));
+    (Actual::Observation(s), Actual::Observation(k))
+}

@@ -1,0 +1,470 @@
+//! The host kernel: whether bpf() can be used at all, which spec era it behaves as (probed,
+//! not assumed), and what every case on it shares: kfunc ids from vmlinux BTF, the BTF of
+//! programs and map values, and a private bpffs for pins.
+
+use crate::sys::{self, BTF_KIND_FUNC, BTF_KIND_STRUCT, BtfBuilder, VmlinuxBtf};
+use spec::{Era, Features, Field, Kernel, ValueLayout};
+use std::collections::HashMap;
+use std::fmt;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Why the kernel cannot serve as oracle here. Tests print it and report SKIPPED.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unavailable(pub String);
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A kfunc as this kernel names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kfunc {
+    pub btf_id: u32,
+    /// The `_impl` form with a trailing hidden `aux__prog` argument the caller passes as
+    /// NULL (6.x); `false` for `KF_IMPLICIT_ARGS` kfuncs (7.0), which take no such argument.
+    pub aux_arg: bool,
+}
+
+/// The kfuncs the code generator calls, `None` when this kernel lacks them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Kfuncs {
+    pub wq_init: Option<Kfunc>,
+    pub wq_set_callback: Option<Kfunc>,
+    pub wq_start: Option<Kfunc>,
+    pub task_work_signal: Option<Kfunc>,
+    pub task_work_resume: Option<Kfunc>,
+    pub timer_cancel_async: Option<Kfunc>,
+    /// Acquires the object a `kptr_xchg(.., new)` stores.
+    pub task_from_pid: Option<Kfunc>,
+    /// Releases the object `kptr_xchg` hands back.
+    pub task_release: Option<Kfunc>,
+}
+
+/// What the probe found, for the report.
+#[derive(Clone, Debug)]
+pub struct Detection {
+    /// `uname -r`.
+    pub release: String,
+    /// The era the version selects.
+    pub era: Era,
+    /// The era's features, overridden where BTF says otherwise.
+    pub features: Features,
+    /// `(feature, era says, BTF says)` wherever they differ (backports).
+    pub overrides: Vec<(&'static str, bool, bool)>,
+    pub preempt_rt: bool,
+}
+
+impl fmt::Display for Detection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f_ = &self.features;
+        let yn = |b: bool| if b { "yes" } else { "no" };
+        write!(
+            f,
+            "Linux {} -> era {}{} (BTF: kptr_xchg {}, bpf_wq {}, bpf_task_work {}, \
+             bpf_timer_cancel_async {})",
+            self.release,
+            self.era,
+            if self.preempt_rt { " PREEMPT_RT" } else { "" },
+            yn(f_.kptr),
+            yn(f_.wq),
+            yn(f_.task_work),
+            yn(f_.timer_cancel_async),
+        )?;
+        for (name, era, btf) in &self.overrides {
+            write!(f, "; {name}: era says {}, BTF says {}", yn(*era), yn(*btf))?;
+        }
+        Ok(())
+    }
+}
+
+/// BTF of a map value, loaded once per layout.
+pub struct ValueBtf {
+    pub fd: OwnedFd,
+    pub key: u32,
+    pub value: u32,
+}
+
+/// Where each kind of special field sits in a value: a canonical layout in which every kind
+/// has a fixed offset whether or not the value holds it (absent fields are holes of plain
+/// bytes), so that one callback body is right for elements of every map it may run on.
+/// A second field of a kind (the duplicate rules) follows the canonical part.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    /// Byte offsets of the canonical timer, wq, task_work, kptr, kptr_untrusted, spin lock.
+    offsets: [u32; 6],
+    sizes: [u32; 6],
+    /// Size of the canonical part.
+    base: u32,
+}
+
+impl Layout {
+    fn new(s: Sizes) -> Layout {
+        let sizes = [s.timer, s.wq, s.task_work, 8, 8, s.spin_lock];
+        let mut offsets = [0; 6];
+        let mut off = 8;
+        for (o, size) in offsets.iter_mut().zip(sizes) {
+            off = u32::next_multiple_of(off, size.min(8));
+            *o = off;
+            off += size;
+        }
+        Layout {
+            offsets,
+            sizes,
+            base: off.next_multiple_of(8),
+        }
+    }
+
+    fn index(f: Field) -> usize {
+        Field::ALL
+            .iter()
+            .position(|&x| x == f)
+            .expect("every field")
+    }
+
+    /// The byte offset of the (first) field of kind `f`.
+    pub fn offset(&self, f: Field) -> u32 {
+        self.offsets[Self::index(f)]
+    }
+
+    /// The value size of a map with these fields.
+    pub fn size(&self, v: &ValueLayout) -> u32 {
+        let extra: u32 = Field::ALL
+            .iter()
+            .map(|&f| u32::from(v.count(f).saturating_sub(1)) * self.sizes[Self::index(f)])
+            .sum();
+        (self.base + extra).next_multiple_of(8)
+    }
+}
+
+/// Sizes of the special structs in this kernel (`struct bpf_timer` etc.).
+#[derive(Clone, Copy, Debug)]
+struct Sizes {
+    timer: u32,
+    wq: u32,
+    task_work: u32,
+    spin_lock: u32,
+}
+
+/// The kernel, probed once and shared by every case.
+pub struct Host {
+    pub detection: Detection,
+    pub kernel: Kernel,
+    pub kfuncs: Kfuncs,
+    /// Possible CPUs (per-CPU map values are this many copies).
+    pub ncpus: usize,
+    pub layout: Layout,
+    prog_btf: ProgBtf,
+    values: Mutex<HashMap<ValueLayout, Arc<ValueBtf>>>,
+    bpffs: Mutex<Option<String>>,
+    cases: AtomicU64,
+}
+
+/// The BTF every program is loaded with: `main` and the callback functions.
+struct ProgBtf {
+    fd: OwnedFd,
+    main: u32,
+    callbacks: Vec<u32>,
+}
+
+/// Callback subprograms one program may have.
+pub const MAX_SUBPROGS: usize = 64;
+
+impl Host {
+    /// Probe the running kernel: can bpf() be used, which era is it, which kfuncs exist.
+    pub fn probe() -> Result<Host, Unavailable> {
+        let release = sys::kernel_release();
+        let (major, minor) = parse_version(&release)
+            .ok_or_else(|| Unavailable(format!("cannot parse kernel release `{release}`")))?;
+        let era = Era::for_version(major, minor).ok_or_else(|| {
+            Unavailable(format!(
+                "Linux {release} predates bpf_timer (5.15): nothing to compare"
+            ))
+        })?;
+        check_bpf_access()?;
+        let vm = VmlinuxBtf::load().map_err(|e| {
+            Unavailable(format!(
+                "no kernel BTF (/sys/kernel/btf/vmlinux: {e}): kfuncs and special fields \
+                 cannot be resolved"
+            ))
+        })?;
+        let kfunc = |names: &[&str]| {
+            names.iter().find_map(|n| {
+                vm.find(n, BTF_KIND_FUNC).map(|id| Kfunc {
+                    btf_id: id,
+                    aux_arg: n.ends_with("_impl"),
+                })
+            })
+        };
+        // 7.0 (KF_IMPLICIT_ARGS) exposes the plain name; 6.x only the `_impl` form.
+        let kfuncs = Kfuncs {
+            wq_init: kfunc(&["bpf_wq_init"]),
+            wq_set_callback: kfunc(&["bpf_wq_set_callback", "bpf_wq_set_callback_impl"]),
+            wq_start: kfunc(&["bpf_wq_start"]),
+            task_work_signal: kfunc(&[
+                "bpf_task_work_schedule_signal",
+                "bpf_task_work_schedule_signal_impl",
+            ]),
+            task_work_resume: kfunc(&[
+                "bpf_task_work_schedule_resume",
+                "bpf_task_work_schedule_resume_impl",
+            ]),
+            timer_cancel_async: kfunc(&["bpf_timer_cancel_async"]),
+            task_from_pid: kfunc(&["bpf_task_from_pid"]),
+            task_release: kfunc(&["bpf_task_release"]),
+        };
+        let kptr_xchg = vm.enum_value("bpf_func_id", "BPF_FUNC_kptr_xchg").is_some();
+        let era_f = era.features();
+        let mut features = era_f;
+        let mut overrides = Vec::new();
+        let mut probe = |name: &'static str, field: &mut bool, btf: bool| {
+            if *field != btf {
+                overrides.push((name, *field, btf));
+                *field = btf;
+            }
+        };
+        probe("kptr", &mut features.kptr, kptr_xchg);
+        probe("wq", &mut features.wq, kfuncs.wq_init.is_some());
+        probe(
+            "task_work",
+            &mut features.task_work,
+            kfuncs.task_work_signal.is_some(),
+        );
+        probe(
+            "timer_cancel_async",
+            &mut features.timer_cancel_async,
+            kfuncs.timer_cancel_async.is_some(),
+        );
+        let preempt_rt =
+            std::fs::read_to_string("/sys/kernel/realtime").is_ok_and(|s| s.trim() == "1");
+        let size = |name: &str, default: u32| {
+            vm.find(name, BTF_KIND_STRUCT)
+                .and_then(|id| vm.size(id))
+                .map_or(default, |s| s as u32)
+        };
+        let sizes = Sizes {
+            timer: size("bpf_timer", 16),
+            wq: size("bpf_wq", 16),
+            task_work: size("bpf_task_work", 8),
+            spin_lock: size("bpf_spin_lock", 4),
+        };
+        let kernel = Kernel {
+            era,
+            features,
+            preempt_rt,
+        };
+        Ok(Host {
+            detection: Detection {
+                release,
+                era,
+                features,
+                overrides,
+                preempt_rt,
+            },
+            kernel,
+            kfuncs,
+            ncpus: possible_cpus(),
+            layout: Layout::new(sizes),
+            prog_btf: ProgBtf::load().map_err(|e| Unavailable(format!("BPF_BTF_LOAD: {e}")))?,
+            values: Mutex::new(HashMap::new()),
+            bpffs: Mutex::new(None),
+            cases: AtomicU64::new(0),
+        })
+    }
+
+    /// BTF fd and function type ids for a program's `func_info`.
+    pub fn prog_btf(&self) -> (RawFd, u32, &[u32]) {
+        let b = &self.prog_btf;
+        (b.fd.as_raw_fd(), b.main, &b.callbacks)
+    }
+
+    /// The BTF of a map value with these special fields (loaded on first use).
+    pub fn value_btf(&self, v: &ValueLayout) -> Result<Arc<ValueBtf>, sys::Sys> {
+        let mut cache = self.values.lock().expect("value BTF cache");
+        if let Some(b) = cache.get(v) {
+            return Ok(Arc::clone(b));
+        }
+        let b = Arc::new(self.build_value_btf(v)?);
+        cache.insert(*v, Arc::clone(&b));
+        Ok(b)
+    }
+
+    /// `struct value { u64 data; <special fields at their canonical offsets> }`: each
+    /// special struct is recognised by the kernel by name and size; kptrs point to
+    /// `struct task_struct` (by name: the kernel resolves it in vmlinux BTF).
+    fn build_value_btf(&self, v: &ValueLayout) -> Result<ValueBtf, sys::Sys> {
+        let mut b = BtfBuilder::new();
+        let u32_ = b.int("unsigned int", 4, false);
+        let u64_ = b.int("unsigned long long", 8, false);
+        // An empty `struct task_struct`: the kernel finds the real one by name.
+        let task = b.structure("task_struct", 0, &[]);
+        let l = self.layout;
+        let mut fields: Vec<(String, u32, u32)> = vec![("data".into(), u64_, 0)];
+        let mut extra = l.base;
+        for (i, f) in Field::ALL.into_iter().enumerate() {
+            let size = l.sizes[i];
+            let ty = match f {
+                Field::Kptr | Field::KptrUntrusted => {
+                    let tagged = b.type_tag(f.kernel_name(), task);
+                    b.ptr(tagged)
+                }
+                _ if size.is_multiple_of(8) => {
+                    let arr = b.array(u64_, u32_, size / 8);
+                    b.structure(f.kernel_name(), size, &[("__opaque", arr, 0)])
+                }
+                _ => b.structure(f.kernel_name(), size, &[("val", u32_, 0)]),
+            };
+            for n in 0..v.count(f) {
+                let off = if n == 0 { l.offsets[i] } else { extra };
+                if n > 0 {
+                    extra += size;
+                }
+                fields.push((format!("{}{n}", f.kernel_name()), ty, off));
+            }
+        }
+        // The kernel wants members in offset order.
+        fields.sort_by_key(|f| f.2);
+        let refs: Vec<(&str, u32, u32)> = fields
+            .iter()
+            .map(|(n, t, o)| (n.as_str(), *t, *o))
+            .collect();
+        let value = b.structure("value", l.size(v), &refs);
+        Ok(ValueBtf {
+            fd: b.load()?,
+            key: u32_,
+            value,
+        })
+    }
+
+    /// A fresh pin directory for one case, on a private bpffs mounted on first use.
+    pub fn pin_dir(&self) -> Result<String, sys::Sys> {
+        let mut m = self.bpffs.lock().expect("bpffs");
+        if m.is_none() {
+            let dir = format!("/tmp/bpfspec-bpffs-{}", std::process::id());
+            std::fs::create_dir_all(&dir).map_err(io_errno)?;
+            sys::mount_bpffs(&dir)?;
+            *m = Some(dir);
+        }
+        let n = self.cases.fetch_add(1, Ordering::Relaxed);
+        let dir = format!("{}/case{n}", m.as_ref().expect("mounted"));
+        std::fs::create_dir(&dir).map_err(io_errno)?;
+        Ok(dir)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(dir) = self.bpffs.get_mut().ok().and_then(Option::take) {
+            // Detaching the private bpffs drops any pin a case left behind.
+            let _ = sys::umount(&dir);
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+}
+
+fn io_errno(e: std::io::Error) -> sys::Sys {
+    sys::Sys(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+impl ProgBtf {
+    fn load() -> Result<ProgBtf, sys::Sys> {
+        let mut b = BtfBuilder::new();
+        let int = b.int("int", 4, true);
+        let proto = b.func_proto(int);
+        let main = b.func("main", proto, true);
+        let callbacks = (0..MAX_SUBPROGS)
+            .map(|i| b.func(&format!("cb{i}"), proto, false))
+            .collect();
+        Ok(ProgBtf {
+            fd: b.load()?,
+            main,
+            callbacks,
+        })
+    }
+}
+
+/// `major.minor` of a release string such as `6.18.44-fc-v657`.
+fn parse_version(release: &str) -> Option<(u32, u32)> {
+    let mut it = release.split(|c: char| !c.is_ascii_digit());
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// Can this process use bpf() at all? A one-entry array map says.
+fn check_bpf_access() -> Result<(), Unavailable> {
+    let attr = sys::MapAttr {
+        map_type: libbpf_sys::BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        flags: 0,
+        btf: None,
+        inner: None,
+    };
+    match sys::map_create(&attr) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Unavailable(match e.0 {
+            libc::EPERM | libc::EACCES => {
+                format!("bpf() refused ({e}): needs root or CAP_BPF (unprivileged_bpf_disabled)")
+            }
+            libc::ENOSYS => format!("bpf() not available ({e}): seccomp or a kernel without BPF"),
+            _ => format!("bpf() map creation failed: {e}"),
+        })),
+    }
+}
+
+fn possible_cpus() -> usize {
+    // "0-1" or "0,2-3": count every CPU in every range.
+    let s = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
+    let n: usize = s
+        .trim()
+        .split(',')
+        .filter_map(|r| {
+            let mut it = r.split('-').map(|x| x.parse::<usize>().ok());
+            let a = it.next()??;
+            let b = it.next().flatten().unwrap_or(a);
+            Some(b - a + 1)
+        })
+        .sum();
+    n.max(1)
+}
+
+/// What the process and the kernel hold, for leak checks: this process's open fds and the
+/// BPF programs and maps alive system-wide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Census {
+    pub fds: usize,
+    pub progs: usize,
+    pub maps: usize,
+}
+
+impl Census {
+    pub fn take() -> Census {
+        let count = |kind| {
+            let mut n = 0;
+            let mut id = 0;
+            while let Ok(Some(next)) = sys::next_id(kind, id) {
+                n += 1;
+                id = next;
+            }
+            n
+        };
+        Census {
+            fds: sys::open_fds(),
+            progs: count(sys::Kind::Prog),
+            maps: count(sys::Kind::Map),
+        }
+    }
+}
+
+impl fmt::Display for Census {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} fds, {} live BPF programs, {} live BPF maps",
+            self.fds, self.progs, self.maps
+        )
+    }
+}
