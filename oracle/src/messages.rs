@@ -29,6 +29,8 @@ const TABLE: &[(&str, Reason)] = &[
     ("has no valid bpf_wq", Reason::Field(Field::Wq)),
     ("has no valid bpf_task_work", Reason::Field(Field::TaskWork)),
     ("has no valid kptr", Reason::Field(Field::Kptr)),
+    // verifier.c `process_kptr_func`: the pointer is not at a kptr field.
+    ("doesn't point to kptr", Reason::Field(Field::Kptr)),
     // verifier.c `check_helper_call` (gpl_only helpers), `check_kfunc_call` (every kfunc).
     ("cannot call GPL-restricted function", Reason::Gpl),
     ("cannot call kernel function from non-GPL", Reason::Gpl),
