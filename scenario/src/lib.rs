@@ -10,7 +10,9 @@
 //! * runs a scenario on any [`spec::Engine`] ([`run()`]) and judges each step: agree,
 //!   mismatch, or unsupported (never silently accepted);
 //! * words the results ([`render_actual`], [`ScenarioRun::problems`]) in file syntax and
-//!   kernel vocabulary, with the file's names.
+//!   kernel vocabulary, with the file's names;
+//! * writes a generated story (steps and the answers to expect) as a file ([`render`]), the
+//!   inverse of [`parse()`].
 //!
 //! Parsing is two phases: module `parse` turns lines into a syntax tree with names
 //! unresolved, and module `compile` resolves names to the spec's indices in declaration
@@ -26,6 +28,7 @@ mod report;
 mod run;
 mod syntax;
 mod value;
+mod write;
 
 pub use eras::EraSet;
 pub use error::ParseError;
@@ -35,6 +38,7 @@ pub use model::{
 };
 pub use report::{render_actual, render_expected};
 pub use run::{ScenarioRun, StepResult, Verdict, run};
+pub use write::{RenderError, Story, as_written, render};
 
 use std::path::Path;
 

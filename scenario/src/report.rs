@@ -51,15 +51,15 @@ fn observation(o: &Observation) -> String {
     }
 }
 
-fn is_run(step: &Step) -> bool {
-    matches!(step.action, Action::Op(Op::ProgRun { .. }))
+fn is_run(action: &Action) -> bool {
+    matches!(action, Action::Op(Op::ProgRun { .. }))
 }
 
-/// An outcome of `step`, as its expectation would be written.
-fn outcome(s: &Scenario, step: &Step, o: &Outcome) -> String {
+/// An outcome of a step doing `action`, as its expectation would be written.
+fn outcome(s: &Scenario, action: &Action, o: &Outcome) -> String {
     match o {
         Outcome::Ok => "0".to_owned(),
-        Outcome::Err(e) if is_run(step) => format!("fails -{e}"),
+        Outcome::Err(e) if is_run(action) => format!("fails -{e}"),
         Outcome::Err(e) => format!("-{e}"),
         Outcome::Ran { rets: r, callbacks } if callbacks.is_empty() => rets(r),
         Outcome::Ran { rets: r, callbacks } => format!("{} ; {}", rets(r), runs(s, callbacks))
@@ -74,15 +74,20 @@ fn outcome(s: &Scenario, step: &Step, o: &Outcome) -> String {
 /// What `step` gave, in the notation of expectations (`0, 0, 1, -EINVAL`, `cb(0)`, `yes`).
 pub fn render_actual(s: &Scenario, step: &Step, actual: &Actual) -> String {
     match actual {
-        Actual::Outcome(o) => outcome(s, step, o),
+        Actual::Outcome(o) => outcome(s, &step.action, o),
         Actual::Observation(o) => observation(o),
     }
 }
 
 /// An expectation of `step`, as written in the file.
 pub fn render_expected(s: &Scenario, step: &Step, expected: &Expected) -> String {
+    expected_text(s, &step.action, expected)
+}
+
+/// An expectation of a step doing `action`, as written in the file.
+pub(crate) fn expected_text(s: &Scenario, action: &Action, expected: &Expected) -> String {
     match expected {
-        Expected::Outcome(o) => outcome(s, step, o),
+        Expected::Outcome(o) => outcome(s, action, o),
         Expected::Reject(reason) => format!("reject {reason}"),
         Expected::Observation(o) => observation(o),
     }
@@ -152,13 +157,13 @@ fn actual_phrase(s: &Scenario, step: &Step, actual: &Actual) -> String {
             return "gone (its id is no longer listed)".to_owned();
         }
         (Action::Op(op), Actual::Outcome(o)) => (op, o),
-        (Action::Query(_), Actual::Outcome(o)) => return outcome(s, step, o),
+        (Action::Query(_), Actual::Outcome(o)) => return outcome(s, &step.action, o),
     };
     match o {
         Outcome::Ok => format!("{} returned 0", syscall(op)),
         Outcome::Err(e) => format!("{} returned -{e}", syscall(op)),
         Outcome::Reject(r) => format!("the verifier rejected the program: {r}"),
-        Outcome::Ran { .. } => format!("the program ran: {}", outcome(s, step, o)),
+        Outcome::Ran { .. } => format!("the program ran: {}", outcome(s, &step.action, o)),
         Outcome::Fired(fired) => format!("{} ran", runs(s, fired)),
         Outcome::Unsupported(u) => format!("not modelled by the spec: {u}"),
     }

@@ -10,7 +10,7 @@ use crate::value::{lookup, name, uint};
 use spec::{MapFlags, MapKind, MapSpec, ProgType, ValueLayout};
 use std::iter::Peekable;
 
-const MAP_KINDS: [(&str, MapKind); 7] = [
+pub(crate) const MAP_KINDS: [(&str, MapKind); 7] = [
     ("array", MapKind::Array),
     ("percpu_array", MapKind::PercpuArray),
     ("hash", MapKind::Hash),
@@ -24,7 +24,7 @@ const MAP_KINDS: [(&str, MapKind); 7] = [
 type FieldCount = fn(&mut ValueLayout) -> &mut u8;
 
 /// Value fields by file name.
-const FIELDS: [(&str, FieldCount); 6] = [
+pub(crate) const FIELDS: [(&str, FieldCount); 6] = [
     ("timer", |v| &mut v.timer),
     ("wq", |v| &mut v.wq),
     ("task_work", |v| &mut v.task_work),
@@ -36,7 +36,7 @@ const FIELDS: [(&str, FieldCount); 6] = [
 /// The switch of one map flag.
 type MapFlag = fn(&mut MapFlags) -> &mut bool;
 
-const MAP_FLAGS: [(&str, MapFlag); 3] = [
+pub(crate) const MAP_FLAGS: [(&str, MapFlag); 3] = [
     ("no_prealloc", |f| &mut f.no_prealloc),
     ("rdonly_prog", |f| &mut f.rdonly_prog),
     ("wronly_prog", |f| &mut f.wronly_prog),
@@ -104,7 +104,7 @@ pub(super) fn map_decl<'a>(c: &mut Cursor<'a>) -> Result<MapDecl<'a>, String> {
     })
 }
 
-const PROG_TYPES: [(&str, ProgType); 11] = [
+pub(crate) const PROG_TYPES: [(&str, ProgType); 11] = [
     ("socket_filter", ProgType::SocketFilter),
     ("sched_cls", ProgType::SchedCls),
     ("xdp", ProgType::Xdp),
@@ -118,7 +118,7 @@ const PROG_TYPES: [(&str, ProgType); 11] = [
     ("lsm", ProgType::Lsm),
 ];
 
-const LICENSES: [(&str, bool); 2] = [("GPL", true), ("proprietary", false)];
+pub(crate) const LICENSES: [(&str, bool); 2] = [("GPL", true), ("proprietary", false)];
 
 /// `prog <name> <type> [sleepable] [license=GPL|proprietary]`; the body comes from the block.
 pub(super) fn prog_decl<'a>(c: &mut Cursor<'a>) -> Result<ProgDecl<'a>, String> {

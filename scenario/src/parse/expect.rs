@@ -35,7 +35,7 @@ impl Form {
 }
 
 /// Reason names as the spec spells them, as a `lookup` table from each name to itself.
-const REJECT_REASONS: [(&str, &str); 9] = {
+pub(crate) const REJECT_REASONS: [(&str, &str); 9] = {
     const fn entry(r: RejectReason) -> (&'static str, &'static str) {
         (r.name(), r.name())
     }

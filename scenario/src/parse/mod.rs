@@ -22,6 +22,11 @@ use expect::{Form, expect};
 use spec::{Key, UpdateFlags};
 use std::iter::Peekable;
 
+// The keyword tables, for the writer (`crate::write`): every word is spelt in one place.
+pub(crate) use decl::{FIELDS, LICENSES, MAP_FLAGS, MAP_KINDS, PROG_TYPES};
+pub(crate) use expect::REJECT_REASONS;
+pub(crate) use stmt::{CLOCKS, TIMER_FLAGS};
+
 /// Parse a whole file.
 pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
     let mut lines = lex::lines(text).peekable();
@@ -187,7 +192,7 @@ fn on_line(line: Line<'_>, form: Form) -> Result<Option<SynOverride<'_>>, String
     }))
 }
 
-const UPDATE_FLAGS: [(&str, UpdateFlags); 3] = [
+pub(crate) const UPDATE_FLAGS: [(&str, UpdateFlags); 3] = [
     ("BPF_ANY", UpdateFlags::Any),
     ("BPF_NOEXIST", UpdateFlags::NoExist),
     ("BPF_EXIST", UpdateFlags::Exist),

@@ -126,7 +126,7 @@ const HELPERS: [(&str, Args); 14] = [
     ("map_lookup", |_, _| Ok(Call::MapLookup { elem: SELF })),
 ];
 
-const CLOCKS: [(&str, u64); 6] = [
+pub(crate) const CLOCKS: [(&str, u64); 6] = [
     ("CLOCK_MONOTONIC", ClockFlags::MONOTONIC),
     ("CLOCK_REALTIME", ClockFlags::REALTIME),
     ("CLOCK_BOOTTIME", ClockFlags::BOOTTIME),
@@ -135,7 +135,7 @@ const CLOCKS: [(&str, u64); 6] = [
     ("CLOCK_BOOTTIME_ALARM", ClockFlags::BOOTTIME_ALARM),
 ];
 
-const TIMER_FLAGS: [(&str, u64); 2] = [
+pub(crate) const TIMER_FLAGS: [(&str, u64); 2] = [
     ("BPF_F_TIMER_ABS", TimerFlags::ABS),
     ("BPF_F_TIMER_CPU_PIN", TimerFlags::CPU_PIN),
 ];
