@@ -9,7 +9,8 @@
 //!
 //! What the engine itself answers, without the kernel: closing an fd the case does not hold
 //! (-EBADF, as `close(2)` does). A map or program the case cannot reach is passed to the
-//! kernel as fd -1, so the kernel gives the -EBADF.
+//! kernel as an fd that is never open, so the kernel gives its own answer (-EBADF, or -EINVAL
+//! where it probes the fd's kind).
 //!
 //! Hygiene: dropping the engine sets the oracle map's stop flag (every callback returns at
 //! once), closes every fd and removes every pin, which cancels and frees every timer.
@@ -75,7 +76,7 @@ struct ProgEntry {
     h: Handles,
 }
 
-/// An fd to use for one syscall: held by the case, opened just for it, or none (-1).
+/// An fd to use for one syscall: held by the case, opened just for it, or none.
 enum Use {
     Held(RawFd),
     Temp(OwnedFd),
@@ -455,20 +456,13 @@ impl<'h> KernelEngine<'h> {
             Err(e) if e.errno.0 == libc::ENOMEM => (self.errno(e.errno), failed),
             // The oracle's own acquire / release kfuncs for kptr objects are not available to
             // every program type: the program the spec describes cannot be built here.
-            Err(e)
-                if messages::verdict_line(&e.log).is_some_and(|l| {
-                    l.contains("bpf_task_release is not allowed")
-                        || l.contains("bpf_task_from_pid is not allowed")
-                }) =>
-            {
-                (
-                    Outcome::Unsupported(Unsupported::OracleCannotDrive(
-                        "this program type cannot call the kfuncs that acquire / release a \
+            Err(e) if messages::refuses_oracle_kfunc(&e.log) => (
+                Outcome::Unsupported(Unsupported::OracleCannotDrive(
+                    "this program type cannot call the kfuncs that acquire / release a \
                          kptr object",
-                    )),
-                    failed,
-                )
-            }
+                )),
+                failed,
+            ),
             Err(e) => {
                 let reason = messages::classify(&e.log, spec);
                 let tail: Vec<&str> = e.log.lines().rev().take(6).collect();

@@ -84,6 +84,16 @@ pub fn classify(log: &str, spec: &ProgSpec) -> RejectReason {
         })
 }
 
+/// The kfuncs the code generator adds on its own (to acquire and release the objects
+/// `kptr_xchg` stores) are not available to every program type; a log ending in such a
+/// refusal is about the oracle's encoding, not about the program the spec describes.
+pub fn refuses_oracle_kfunc(log: &str) -> bool {
+    const ORACLE_KFUNCS: [&str; 2] = ["bpf_task_from_pid", "bpf_task_release"];
+    verdict_line(log).is_some_and(|l| {
+        l.ends_with("is not allowed") && ORACLE_KFUNCS.iter().any(|k| l.contains(k))
+    })
+}
+
 /// The verifier's verdict: the last line that is neither an instruction echo (`12: (85)
 /// call …`), a register state dump, nor the statistics trailer.
 pub fn verdict_line(log: &str) -> Option<&str> {
