@@ -217,9 +217,9 @@ fn cause(why: &diff::Why) -> String {
     }
 }
 
-/// `--generate N --seed S`: N generated stories on `threads` threads, each case seeded by
+/// `--generate N --seed S --first F`: cases F to F+N-1 on `threads` threads, each seeded by
 /// `(S, case number)`, so any case replays alone.
-pub fn generate(n: u64, seed: u64, threads: usize, margin_ns: u64) -> ExitCode {
+pub fn generate(n: u64, seed: u64, first: u64, threads: usize, margin_ns: u64) -> ExitCode {
     let before = oracle::Census::take();
     let host = match host("bpfspec conform --generate") {
         Ok(h) => h,
@@ -237,6 +237,7 @@ pub fn generate(n: u64, seed: u64, threads: usize, margin_ns: u64) -> ExitCode {
                     if i >= n {
                         break;
                     }
+                    let i = first + i;
                     let steps = case(seed, i);
                     let d = match diff::story(&host, &steps, margin_ns) {
                         Ok(d) => d,
@@ -326,5 +327,5 @@ fn report_divergence(seed: u64, i: u64, d: &Diff, steps: &[spec::Action]) {
     if let Some(log) = &d.kernel_log {
         println!("  kernel log: {}", log.replace('\n', " | "));
     }
-    println!("  replay: bpfspec conform --generate 1 --seed {seed} --case {i}");
+    println!("  replay: BPFSPEC_TRACE=1 bpfspec conform --generate 1 --seed {seed} --first {i}");
 }

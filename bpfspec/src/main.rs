@@ -65,6 +65,9 @@ enum Command {
         /// Seed of the generated cases.
         #[arg(long, value_name = "S", default_value_t = 1)]
         seed: u64,
+        /// Number of the first generated case (to replay one case: `--generate 1 --first I`).
+        #[arg(long, value_name = "I", default_value_t = 0)]
+        first: u64,
         /// Threads running generated cases (waits overlap; CPU work is what counts).
         #[arg(long, value_name = "T", default_value_t = 16)]
         threads: usize,
@@ -89,12 +92,13 @@ fn main() -> ExitCode {
             margin_ms,
             generate,
             seed,
+            first,
             threads,
             paths,
         } => {
             let margin = (margin_ms * 1e6) as u64;
             match generate {
-                Some(n) => conform::generate(n, seed, threads, margin),
+                Some(n) => conform::generate(n, seed, first, threads, margin),
                 None => conform::files(&paths, margin),
             }
         }
