@@ -285,8 +285,18 @@ pub fn generate(n: u64, seed: u64, first: u64, threads: usize, margin_ns: u64) -
     if leaked {
         println!("LEAK: the counts differ from before");
     }
-    for (i, d, steps) in t.diverged.iter().take(5) {
-        report_divergence(seed, *i, d, steps);
+    let mut kinds: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for (i, d, steps) in &t.diverged {
+        kinds.entry(divergence_kind(d, steps)).or_default().push(*i);
+    }
+    for (kind, cases) in &kinds {
+        println!("    {:>6}  {kind} (first: case {})", cases.len(), cases[0]);
+    }
+    let mut shown = std::collections::BTreeSet::new();
+    for (i, d, steps) in &t.diverged {
+        if shown.len() < 5 && shown.insert(divergence_kind(d, steps)) {
+            report_divergence(seed, *i, d, steps);
+        }
     }
     if t.diverged.is_empty() && !leaked {
         ExitCode::SUCCESS
@@ -297,7 +307,7 @@ pub fn generate(n: u64, seed: u64, first: u64, threads: usize, margin_ns: u64) -
 
 /// Case `i` of seed `seed`.
 pub fn case(seed: u64, i: u64) -> Vec<spec::Action> {
-    let bytes = spec::generate::seeded_bytes(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i, 512);
+    let bytes = spec::generate::seeded_bytes(spec::generate::splitmix64(seed) ^ i, 512);
     oracle::cases::story(&bytes)
 }
 
@@ -312,6 +322,25 @@ fn settled_census(before: oracle::Census) -> oracle::Census {
         now = oracle::Census::take();
     }
     now
+}
+
+/// What a divergence is about, without its particulars: the step's kind and both answers.
+fn divergence_kind(d: &Diff, steps: &[spec::Action]) -> String {
+    let Verdict::Diverged { step } = d.verdict else {
+        return String::new();
+    };
+    let debug = format!("{:?}", steps[step]);
+    let inner = debug
+        .split_once('(')
+        .map_or(debug.as_str(), |(_, rest)| rest);
+    let what: String = inner
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    format!(
+        "{what}: spec {:?}, kernel {:?}",
+        d.pairs[step].spec, d.pairs[step].kernel
+    )
 }
 
 fn report_divergence(seed: u64, i: u64, d: &Diff, steps: &[spec::Action]) {

@@ -112,6 +112,7 @@ pub fn run(kernel: &mut KernelEngine<'_>, steps: &[Action], margin: u64) -> Diff
                 let drift = kernel.drift();
                 let (s, k) = match step {
                     Action::Query(Query::Alive(o)) => alive(&mut spec, kernel, *o),
+                    Action::Op(Op::GetFdById(o)) => get_fd_by_id(&mut spec, kernel, *o),
                     _ => (spec.act(step), kernel.act(step)),
                 };
                 clock.stamp(&spec, drift);
@@ -250,14 +251,34 @@ fn describe(e: &Event, at: u64, when: u64, what: &str) -> String {
     )
 }
 
+/// How long the kernel gets to finish deferred frees (RCU grace periods, then a kworker)
+/// when the spec, which frees at once, says an object is gone.
+const FREE_PATIENCE: Duration = Duration::from_millis(100);
+
 /// Liveness: the kernel gets time for deferred frees when the spec says the object is gone.
 fn alive(spec: &mut SpecEngine, kernel: &mut KernelEngine<'_>, o: ObjRef) -> (Actual, Actual) {
     let s = spec.observe(&Query::Alive(o));
     let patience = if s == Observation::Alive(false) {
-        Duration::from_millis(100)
+        FREE_PATIENCE
     } else {
         Duration::from_millis(2)
     };
     let k = Observation::Alive(kernel.alive(o, patience));
     (Actual::Observation(s), Actual::Observation(k))
+}
+
+/// `BPF_*_GET_FD_BY_ID`: when the spec says the object is gone, the kernel first gets time
+/// to finish its deferred frees (watched through the id list, which takes no reference), so
+/// that a free still in flight does not answer for the settled state.
+fn get_fd_by_id(
+    spec: &mut SpecEngine,
+    kernel: &mut KernelEngine<'_>,
+    o: ObjRef,
+) -> (Actual, Actual) {
+    let step = Action::Op(Op::GetFdById(o));
+    let s = spec.act(&step);
+    if s == Actual::Outcome(Outcome::Err(spec::Errno::ENOENT)) {
+        kernel.alive(o, FREE_PATIENCE);
+    }
+    (s, kernel.act(&step))
 }

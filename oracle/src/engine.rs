@@ -123,6 +123,8 @@ const PACKET: [u8; 64] = [0; 64];
 
 impl<'h> KernelEngine<'h> {
     pub fn new(host: &'h Host) -> Result<KernelEngine<'h>, Sys> {
+        // One case, one CPU: per-CPU kernel state (LRU free lists) stays deterministic.
+        sys::stay_on_this_cpu()?;
         let attr = MapAttr {
             map_type: libbpf_sys::BPF_MAP_TYPE_ARRAY,
             key_size: 4,

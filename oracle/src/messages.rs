@@ -48,6 +48,16 @@ const TABLE: &[(&str, Reason)] = &[
         "type=map_value expected=map_ptr",
         Reason::Fixed(RejectReason::InnerOfPlainMap),
     ),
+    // verifier.c `adjust_ptr_min_max_vals`: a field offset added to an inner map pointer.
+    (
+        "pointer arithmetic on map_ptr prohibited",
+        Reason::Fixed(RejectReason::FieldOfMapInMap),
+    ),
+    // verifier.c `record_func_map`: update / delete on a BPF_F_RDONLY_PROG map.
+    (
+        "write into map forbidden",
+        Reason::Fixed(RejectReason::WriteIntoMapForbidden),
+    ),
     // verifier.c `get_helper_proto`: "unknown func %s#%d".
     ("unknown func", Reason::Unknown),
 ];

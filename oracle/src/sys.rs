@@ -620,3 +620,35 @@ pub fn kernel_release() -> String {
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(1))
 }
+
+/// Keep the calling thread on the CPU it runs on now, unless it is already held to one CPU.
+/// The kernel's LRU maps keep per-CPU free and pending lists (`bpf_lru.c`), so a case whose
+/// syscalls hopped CPUs could see -ENOMEM or evictions a one-CPU history would not.
+pub fn stay_on_this_cpu() -> Result<(), Sys> {
+    // SAFETY: a zeroed cpu_set_t is an empty set; the calls get and set this thread's mask.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `set` outlives the call and `size` is its size.
+    if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: `set` is initialised by sched_getaffinity.
+    if unsafe { libc::CPU_COUNT(&set) } <= 1 {
+        return Ok(());
+    }
+    // SAFETY: no arguments.
+    let cpu = unsafe { libc::sched_getcpu() };
+    if cpu < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: as above; CPU_SET takes a CPU number below CPU_SETSIZE (the kernel's answer).
+    unsafe {
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu as usize, &mut set);
+    }
+    // SAFETY: `set` outlives the call.
+    if unsafe { libc::sched_setaffinity(0, size, &set) } != 0 {
+        return Err(last_errno());
+    }
+    Ok(())
+}

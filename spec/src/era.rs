@@ -59,6 +59,7 @@ impl Era {
             timer_cancel_async: false,
             tracing_progs_reject_timer: true,
             btf_record: false,
+            attach_checks_after_maps: false,
         };
         match self {
             Era::V5_15 => v5_15,
@@ -68,6 +69,7 @@ impl Era {
             },
             Era::V6_12 => Features {
                 btf_record: true,
+                attach_checks_after_maps: true,
                 timer_abs_flag: true,
                 timer_cpu_pin_flag: true,
                 wq: true,
@@ -167,6 +169,12 @@ pub struct Features {
     /// kind was looked up on its own (`btf_find_timer`: -E2BIG) and only that kind was
     /// ignored. Observed on 6.18 by the kernel oracle; the 6.1 side awaits the VM matrix.
     pub btf_record: bool,
+    /// `bpf_check` resolves the map fds (-EBADF, `check_map_prog_compatibility`) before
+    /// `check_attach_btf_id` (the sleepable flag), no longer after: "bpf: check
+    /// changes_pkt_data property for extension programs" (81f6d0530ba0, v6.13; in 6.12.y by
+    /// the stable backport of April 2025, which the 6.12 era's Debian kernels carry).
+    /// Observed on 6.18 by the kernel oracle; 6.1 and 6.12 await the VM matrix.
+    pub attach_checks_after_maps: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.

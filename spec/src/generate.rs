@@ -53,10 +53,11 @@ pub fn sequence(bytes: &[u8]) -> Vec<Op> {
     ops
 }
 
-/// A fixed-seed byte stream (xorshift64*): reproducible generator input for measurements that
-/// must not depend on luck (the benchmark, the properties' coverage counts).
+/// A fixed-seed byte stream (xorshift64* from a splitmix64-scrambled seed, so that seeds
+/// differing in one bit give unrelated streams): reproducible generator input for
+/// measurements that must not depend on luck (the benchmark, the properties' coverage counts).
 pub fn seeded_bytes(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed | 1;
+    let mut x = splitmix64(seed).max(1);
     (0..n)
         .map(|_| {
             x ^= x >> 12;
@@ -65,4 +66,12 @@ pub fn seeded_bytes(seed: u64, n: usize) -> Vec<u8> {
             (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
         })
         .collect()
+}
+
+/// The splitmix64 finalizer: a bijection on `u64` that spreads every input bit.
+pub fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }

@@ -715,22 +715,51 @@ impl ProgSpec {
     /// sees (a compiler drops an unreferenced static function), so it is neither verified
     /// nor does it reference maps.
     pub fn reachable_callbacks(&self) -> Vec<CbIdx> {
+        self.callbacks_from(&self.main)
+    }
+
+    /// The callbacks `roots`, or a callback already included, pass, in the order first met.
+    fn callbacks_from<'a>(&'a self, roots: impl IntoIterator<Item = &'a Stmt>) -> Vec<CbIdx> {
         let mut seen: Vec<CbIdx> = Vec::new();
-        let mut next = 0;
-        let scan = |body: &[Stmt], seen: &mut Vec<CbIdx>| {
-            for cb in body.iter().filter_map(|s| s.call.callback()) {
+        let add = |body: &mut dyn Iterator<Item = &Stmt>, seen: &mut Vec<CbIdx>| {
+            for cb in body.filter_map(|s| s.call.callback()) {
                 if !seen.contains(&cb) {
                     seen.push(cb);
                 }
             }
         };
-        scan(&self.main, &mut seen);
+        add(&mut roots.into_iter(), &mut seen);
+        let mut next = 0;
         while next < seen.len() {
-            let body = self.callback_body(seen[next]);
-            scan(body, &mut seen);
+            add(&mut self.callback_body(seen[next]).iter(), &mut seen);
             next += 1;
         }
         seen
+    }
+
+    /// Whether statement `i` of `main` is dead code: it acts on the self element of a
+    /// program with no self map, so on NULL, and the verifier's walk proves the path
+    /// untaken and never checks the call (found by the kernel oracle).
+    pub fn is_dead(&self, i: usize) -> bool {
+        self.self_map.is_none()
+            && self
+                .main
+                .get(i)
+                .is_some_and(|s| s.call.target() == Target::SelfElem)
+    }
+
+    /// The statements the verifier's walk checks: the live statements of `main`, then the
+    /// callbacks they reach (a static callback passed only by dead code is never walked,
+    /// though its instructions are there).
+    pub fn walked(&self) -> impl Iterator<Item = &Stmt> {
+        let live = self
+            .main
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !self.is_dead(i))
+            .map(|(_, s)| s);
+        let cbs = self.callbacks_from(live.clone());
+        live.chain(cbs.into_iter().flat_map(move |cb| self.callback_body(cb)))
     }
 
     /// The body of callback `cb`; an index the program does not declare is an empty body.

@@ -88,6 +88,16 @@ pub enum RejectReason {
     /// gives a value, not a map, and the verifier refuses to pass it as one ("R1
     /// type=map_value expected=map_ptr", `check_reg_type`, all eras). Found by the oracle.
     InnerOfPlainMap,
+    /// A call on a field of a map-in-map's element: that "value" is the inner map itself, and
+    /// reaching a field means adding the field's offset to a map pointer ("R1 pointer
+    /// arithmetic on map_ptr prohibited", verifier.c `adjust_ptr_min_max_vals`, all eras;
+    /// plain data bytes come first in a value, so no field is at offset 0). Found by the
+    /// kernel oracle.
+    FieldOfMapInMap,
+    /// `bpf_map_update_elem` / `bpf_map_delete_elem` from a program on a map created with
+    /// `BPF_F_RDONLY_PROG` ("write into map forbidden", -EACCES, verifier.c
+    /// `record_func_map`, since 5.2). Found by the kernel oracle.
+    WriteIntoMapForbidden,
     /// A kernel rejection whose log line the oracle's message table does not map. Only the
     /// kernel oracle produces it; the spec never does, so it always shows as a divergence.
     Unmapped,
@@ -106,6 +116,8 @@ impl RejectReason {
             RejectReason::SyscallNotSleepable => "syscall_not_sleepable",
             RejectReason::CannotBeSleepable => "cannot_be_sleepable",
             RejectReason::InnerOfPlainMap => "inner_of_plain_map",
+            RejectReason::FieldOfMapInMap => "field_of_map_in_map",
+            RejectReason::WriteIntoMapForbidden => "write_into_map_forbidden",
             RejectReason::Unmapped => "unmapped",
         }
     }

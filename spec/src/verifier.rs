@@ -1,32 +1,55 @@
 //! The load-time rules of the verifier that decide whether a program using async objects and
-//! kptrs loads at all. Checked in the kernel's order: map/program compatibility when the map
-//! fds are resolved (`resolve_pseudo_ldimm64` → `check_map_prog_compatibility`), then each
-//! call in instruction order (`check_helper_call` / `check_kfunc_call`).
+//! kptrs loads at all, one function per pass of `bpf_check`: kfuncs, the attach checks, the
+//! map / program compatibility as map fds are resolved (`resolve_pseudo_ldimm64` →
+//! `check_map_prog_compatibility`), then each call in instruction order
+//! (`check_helper_call` / `check_kfunc_call`). `World::prog_load` runs them in the era's
+//! order.
 
 use crate::op::{Call, Field, MapIdx, MapRef, MapSpec, ProgSpec, ProgType, Target};
 use crate::outcome::RejectReason;
 use crate::world::World;
 
-/// The checks made before map fds are resolved: every kfunc must exist (else the loader
-/// fails), `add_subprog_and_kfunc` (kfuncs need a GPL program), then `check_attach_btf_id`
-/// (the sleepable flag).
-pub fn check_early(w: &World, spec: &ProgSpec) -> Result<(), RejectReason> {
+/// `add_subprog_and_kfunc`, the first pass: every kfunc must exist (else the loader fails
+/// before the verifier sees an instruction) and kfuncs need a GPL program.
+pub fn check_kfuncs(w: &World, spec: &ProgSpec) -> Result<(), RejectReason> {
     // A kfunc this kernel lacks has no BTF id: the loader (libbpf resolving the ksym) fails
     // before the verifier sees any instruction.
     let kfuncs = || spec.code().map(|s| &s.call).filter(|c| is_kfunc(c));
     for call in kfuncs() {
         exists(w, call)?;
     }
-    if let Some(call) = kfuncs().next().filter(|_| !spec.gpl) {
-        return Err(RejectReason::GplOnly(call.kernel_name()));
+    match kfuncs().next() {
+        Some(call) if !spec.gpl => Err(RejectReason::GplOnly(call.kernel_name())),
+        _ => Ok(()),
     }
-    // verifier.c `check_attach_btf_id` (all eras): a syscall program must be sleepable,
-    // other types may be only if `can_be_sleepable` says so.
+}
+
+/// verifier.c `check_attach_btf_id` (all eras): a syscall program must be sleepable, other
+/// types may be only if `can_be_sleepable` says so. It runs before the map fds are resolved
+/// until the kernels with [`crate::Features::attach_checks_after_maps`], after them since.
+pub fn check_attach(spec: &ProgSpec) -> Result<(), RejectReason> {
     match (spec.ty, spec.sleepable) {
         (ProgType::Syscall, false) => Err(RejectReason::SyscallNotSleepable),
         (ty, true) if !ty.can_be_sleepable() => Err(RejectReason::CannotBeSleepable),
         _ => Ok(()),
     }
+}
+
+/// verifier.c `check_map_prog_compatibility`, called by `resolve_pseudo_ldimm64` for each map
+/// the first time an instruction names it: timers (5.15 to 6.x), then wqs (6.10 to 6.x); both
+/// checks are gone in 7.0.
+pub fn check_map_compat(w: &World, spec: &ProgSpec, m: MapIdx) -> Result<(), RejectReason> {
+    let f = w.kernel.features;
+    if f.tracing_progs_reject_timer && spec.ty.is_tracing() {
+        let v = w.map(m).spec.value;
+        if v.timer > 0 {
+            return Err(RejectReason::TracingProgCannotUseTimer);
+        }
+        if f.wq && v.wq > 0 {
+            return Err(RejectReason::TracingProgCannotUseWq);
+        }
+    }
+    Ok(())
 }
 
 /// The calls that are kfuncs (the others are helpers).
@@ -59,36 +82,14 @@ fn exists(w: &World, call: &Call) -> Result<(), RejectReason> {
     }
 }
 
-/// The rest of verification, once the program's `used` maps are resolved: map / program
-/// compatibility, then the instruction walk.
-pub fn check(w: &World, spec: &ProgSpec, used: &[MapIdx]) -> Result<(), RejectReason> {
-    let f = w.kernel.features;
-    // verifier.c `check_map_prog_compatibility`, per used map in order: timers (5.15 to
-    // 6.x), then wqs (6.10 to 6.x); both checks are gone in 7.0.
-    if f.tracing_progs_reject_timer && spec.ty.is_tracing() {
-        for &m in used {
-            let v = w.map(m).spec.value;
-            if v.timer > 0 {
-                return Err(RejectReason::TracingProgCannotUseTimer);
-            }
-            if f.wq && v.wq > 0 {
-                return Err(RejectReason::TracingProgCannotUseWq);
-            }
-        }
-    }
+/// `do_check`, the instruction walk, once the maps are resolved.
+pub fn check(w: &World, spec: &ProgSpec) -> Result<(), RejectReason> {
     // The self element is looked up first, then each statement in instruction order.
     if let Some(r) = spec.self_map {
         check_inner(w, r)?;
     }
-    // A main statement on `self` of a program with no self map acts on NULL: the walk proves
-    // that path dead and never checks the call (found by the kernel oracle).
-    let dead = |i: usize, s: &crate::op::Stmt| {
-        i < spec.main.len() && spec.self_map.is_none() && s.call.target() == Target::SelfElem
-    };
-    for (i, stmt) in spec.code().enumerate() {
-        if !dead(i, stmt) {
-            check_call(w, spec, &stmt.call)?;
-        }
+    for stmt in spec.walked() {
+        check_call(w, spec, &stmt.call)?;
     }
     Ok(())
 }
@@ -113,11 +114,24 @@ fn check_call(w: &World, spec: &ProgSpec, call: &Call) -> Result<(), RejectReaso
     if let Target::Elem(e) = call.target() {
         check_inner(w, e.map)?;
     }
+    // `adjust_ptr_min_max_vals`: the field pointer is made before the call.
+    if call.field().is_some()
+        && target_map(w, spec, call.target()).is_some_and(|m| m.kind.is_map_in_map())
+    {
+        return Err(RejectReason::FieldOfMapInMap);
+    }
     exists(w, call)?;
     // `check_helper_call`: `fn->gpl_only` (the bpf_timer_* helpers; kfuncs were checked
     // early).
     if call.field() == Some(Field::Timer) && !spec.gpl {
         return Err(RejectReason::GplOnly(call.kernel_name()));
+    }
+    // `record_func_map`: a program may not update or delete in a map created with
+    // `BPF_F_RDONLY_PROG` (since 5.2, 591fe9888d78). Found by the kernel oracle.
+    if matches!(call, Call::MapUpdate { .. } | Call::MapDelete { .. })
+        && target_map(w, spec, call.target()).is_some_and(|m| m.flags.rdonly_prog)
+    {
+        return Err(RejectReason::WriteIntoMapForbidden);
     }
     let Some(field) = call.field() else {
         return Ok(());

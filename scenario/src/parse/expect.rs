@@ -35,7 +35,7 @@ impl Form {
 }
 
 /// Reason names as the spec spells them, as a `lookup` table from each name to itself.
-pub(crate) const REJECT_REASONS: [(&str, &str); 9] = {
+pub(crate) const REJECT_REASONS: [(&str, &str); 11] = {
     const fn entry(r: RejectReason) -> (&'static str, &'static str) {
         (r.name(), r.name())
     }
@@ -49,6 +49,8 @@ pub(crate) const REJECT_REASONS: [(&str, &str); 9] = {
         entry(RejectReason::SyscallNotSleepable),
         entry(RejectReason::CannotBeSleepable),
         entry(RejectReason::InnerOfPlainMap),
+        entry(RejectReason::FieldOfMapInMap),
+        entry(RejectReason::WriteIntoMapForbidden),
     ]
 };
 

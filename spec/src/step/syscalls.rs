@@ -105,6 +105,11 @@ impl World {
         if spec.kind.is_map_in_map() && sized {
             return Ok(Err(Errno::EINVAL));
         }
+        // `fd_array_map_alloc_check`: programs cannot be limited to reading or writing an
+        // array of maps; a hash of maps has no such check (found by the kernel oracle).
+        if spec.kind == MapKind::ArrayOfMaps && (spec.flags.rdonly_prog || spec.flags.wronly_prog) {
+            return Ok(Err(Errno::EINVAL));
+        }
         if spec.value.has_special_fields() {
             // Special fields can be neither read-only nor write-only to programs.
             if spec.flags.rdonly_prog || spec.flags.wronly_prog {
@@ -295,21 +300,29 @@ impl World {
                 Ok(Ok(()))
             }
             MapKind::Hash | MapKind::PercpuHash | MapKind::LruHash | MapKind::HashOfMaps => {
-                // hashtab.c `htab_map_update_elem` / `htab_lru_map_update_elem`:
-                // `check_flags` first, then allocate a new element (LRU: pop a free node,
-                // evicting the least recently used one when full), link it, free the old one.
+                let full = self.map(m).elems.len() >= usize::from(spec.max_entries);
+                let existing = if spec.kind == MapKind::LruHash {
+                    // hashtab.c `htab_lru_map_update_elem`: a node is popped from the LRU
+                    // before the bucket is locked and the flags are checked, so a full map
+                    // evicts its victim (maybe `key` itself) even when the update then fails.
+                    if full {
+                        let victim = self
+                            .lru_victim(m)
+                            .expect("INV-LRU: a full map has a victim");
+                        self.unlink(victim, frame)?;
+                    }
+                    self.map(m).elems.get(&key).copied()
+                } else {
+                    existing
+                };
+                // hashtab.c `htab_map_update_elem`: `check_flags` first, then a new element
+                // (-E2BIG when full, unless it replaces one), linked, the old one freed.
                 match (flags, existing) {
                     (UpdateFlags::NoExist, Some(_)) => return Ok(Err(Errno::EEXIST)),
                     (UpdateFlags::Exist, None) => return Ok(Err(Errno::ENOENT)),
                     _ => {}
                 }
-                let full = self.map(m).elems.len() >= usize::from(spec.max_entries);
-                if spec.kind == MapKind::LruHash && full {
-                    let victim = self
-                        .lru_victim(m)
-                        .expect("INV-LRU: a full map has a victim");
-                    self.unlink(victim, frame)?;
-                } else if full && existing.is_none() {
+                if spec.kind != MapKind::LruHash && full && existing.is_none() {
                     return Ok(Err(Errno::E2BIG));
                 }
                 if let Some(old) = self.map(m).elems.get(&key).copied() {
@@ -427,26 +440,13 @@ impl World {
     /// a reference on each map it uses (`used_maps`); a rejected load takes a table slot with
     /// [`Life::Failed`].
     pub(crate) fn prog_load(&mut self, spec: &ProgSpec) -> Outcome {
-        // `bpf_check` order: kfuncs and the sleepable flag are checked before the map fds
-        // are resolved (-EBADF), which comes before the map / program compatibility and the
-        // instruction walk.
-        let used = self.used_maps(spec);
-        let out = match crate::verifier::check_early(self, spec) {
-            Err(r) => Outcome::Reject(r),
-            Ok(()) => match used {
-                Err(e) => Outcome::Err(e),
-                Ok(ref maps) => match crate::verifier::check(self, spec, maps) {
-                    Err(r) => Outcome::Reject(r),
-                    Ok(()) => Outcome::Ok,
-                },
-            },
+        let used = self.verify(spec);
+        let out = match &used {
+            Ok(_) => Outcome::Ok,
+            Err(out) => out.clone(),
         };
         let live = out == Outcome::Ok;
-        let used_maps = if live {
-            used.unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let used_maps = used.unwrap_or_default();
         for &m in &used_maps {
             self.map_inc(m);
         }
@@ -464,33 +464,47 @@ impl World {
         out
     }
 
-    /// The maps a program references through `ld_imm64` map fds: its self map (the outer map
-    /// for an inner self map), its extra maps and every map its statements name. Each must be
-    /// a map fd user space holds (-EBADF otherwise).
-    fn used_maps(&self, spec: &ProgSpec) -> Result<Vec<MapIdx>, Errno> {
-        let refs =
-            spec.self_map
-                .into_iter()
-                .chain(spec.code().filter_map(|s| match s.call.target() {
-                    crate::op::Target::Elem(r) => Some(r.map),
-                    crate::op::Target::SelfElem => None,
-                }));
-        let mut out = Vec::new();
-        for r in refs {
-            let m = match r {
-                MapRef::Map(m) | MapRef::Inner { outer: m, .. } => m,
-            };
-            out.push(m);
+    /// verifier.c `bpf_check`: the passes in the era's order, and the maps the program uses.
+    fn verify(&self, spec: &ProgSpec) -> Result<Vec<MapIdx>, Outcome> {
+        use crate::verifier;
+        let attach_late = self.kernel.features.attach_checks_after_maps;
+        verifier::check_kfuncs(self, spec).map_err(Outcome::Reject)?;
+        if !attach_late {
+            verifier::check_attach(spec).map_err(Outcome::Reject)?;
         }
-        out.extend(spec.maps.iter().copied());
-        let mut resolved = Vec::new();
-        for m in out {
-            let m = self.user_map(m)?;
-            if !resolved.contains(&m) {
-                resolved.push(m);
+        let used = self.resolve_maps(spec)?;
+        if attach_late {
+            verifier::check_attach(spec).map_err(Outcome::Reject)?;
+        }
+        verifier::check(self, spec).map_err(Outcome::Reject)?;
+        Ok(used)
+    }
+
+    /// verifier.c `resolve_pseudo_ldimm64`: each `ld_imm64` of a map fd in instruction order
+    /// (the program's extra maps, its self map, then the map each statement names, in code
+    /// order) must be a map fd user space holds (-EBADF); a map met for the first time is
+    /// checked against the program type.
+    fn resolve_maps(&self, spec: &ProgSpec) -> Result<Vec<MapIdx>, Outcome> {
+        let stmt_maps = spec.code().filter_map(|s| match s.call.target() {
+            crate::op::Target::Elem(r) => Some(r.map),
+            crate::op::Target::SelfElem => None,
+        });
+        let refs = spec
+            .maps
+            .iter()
+            .copied()
+            .chain(spec.self_map.into_iter().chain(stmt_maps).map(|r| match r {
+                MapRef::Map(m) | MapRef::Inner { outer: m, .. } => m,
+            }));
+        let mut used = Vec::new();
+        for m in refs {
+            let m = self.user_map(m).map_err(Outcome::Err)?;
+            if !used.contains(&m) {
+                crate::verifier::check_map_compat(self, spec, m).map_err(Outcome::Reject)?;
+                used.push(m);
             }
         }
-        Ok(resolved)
+        Ok(used)
     }
 
     /// `BPF_PROG_TEST_RUN`: run the main body on element `key` of the self map, then the
