@@ -6,7 +6,8 @@
 #                bpf() the kernel half prints SKIPPED and why (it never counts as passed)
 #   make ci      the whole suite: formatting, clippy, every test (quickcheck: 10,000 random
 #                op sequences per era), then `make check`
-#   make bench   step throughput (ops/s) and scenario checking (scenarios/s)
+#   make bench   step throughput (ops/s), scenario checking (scenarios/s), and differential
+#                cases/s on one CPU against the real kernel with the spec's share of a case
 
 CARGO ?= cargo
 SCENARIOS := spec/testdata
@@ -40,3 +41,4 @@ ci: lint test check
 bench:
 	$(CARGO) bench -p spec --bench step
 	$(CARGO) bench -p scenario --bench check
+	$(CARGO) bench -p oracle --bench diff

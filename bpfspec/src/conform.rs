@@ -261,7 +261,7 @@ pub fn generate(n: u64, seed: u64, first: u64, threads: usize, margin_ns: u64) -
     });
     let secs = start.elapsed().as_secs_f64();
     drop(host);
-    let after = settled_census(before);
+    let after = oracle::Census::settled(before);
     let t = tally.into_inner().expect("tally");
     let poisoned: usize = t.poisoned.values().sum();
     let compared = t.agree + t.diverged.len();
@@ -309,19 +309,6 @@ pub fn generate(n: u64, seed: u64, first: u64, threads: usize, margin_ns: u64) -
 pub fn case(seed: u64, i: u64) -> Vec<spec::Action> {
     let bytes = spec::generate::seeded_bytes(spec::generate::splitmix64(seed) ^ i, 512);
     oracle::cases::story(&bytes)
-}
-
-/// The census once deferred frees are done (they finish within a few RCU grace periods).
-fn settled_census(before: oracle::Census) -> oracle::Census {
-    let mut now = oracle::Census::take();
-    for _ in 0..50 {
-        if now == before {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        now = oracle::Census::take();
-    }
-    now
 }
 
 /// What a divergence is about, without its particulars: the step's kind and both answers.

@@ -160,6 +160,24 @@ fn check_limits(spec: &ProgSpec) -> Result<(), Refusal> {
             "a non-GPL program cannot call the kfuncs that acquire / release a kptr object",
         ));
     }
+    // A callback only dead code passes is never walked, so the verifier never marks it an
+    // async callback, and its stack-depth pass follows the function addresses in it as
+    // direct calls: two such levels exceed 512 bytes of the generated code's stack ("combined
+    // stack size"), a cycle "the call stack of 8 frames is too deep". Both are artefacts of
+    // the generated frames, not rules of the spec (found by the kernel oracle).
+    let live = spec.live_callbacks();
+    let dead_nested = spec.reachable_callbacks().into_iter().any(|cb| {
+        !live.contains(&cb)
+            && spec
+                .callback_body(cb)
+                .iter()
+                .any(|s| s.call.callback().is_some())
+    });
+    if dead_nested {
+        return Err(Refusal::Cannot(
+            "a callback only dead code passes passes a callback itself",
+        ));
+    }
     let cbs = spec.reachable_callbacks();
     for s in cbs.iter().flat_map(|&cb| spec.callback_body(cb)) {
         if let Call::TimerStart { nsecs, flags, .. } = s.call

@@ -457,6 +457,20 @@ impl Census {
             maps: count(sys::Kind::Map),
         }
     }
+
+    /// The census once deferred frees are done (they finish within a few RCU grace periods
+    /// and a kworker run): taken again for up to a second while it differs from `before`.
+    pub fn settled(before: Census) -> Census {
+        let mut now = Census::take();
+        for _ in 0..50 {
+            if now == before {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            now = Census::take();
+        }
+        now
+    }
 }
 
 impl fmt::Display for Census {

@@ -58,6 +58,11 @@ const TABLE: &[(&str, Reason)] = &[
         "write into map forbidden",
         Reason::Fixed(RejectReason::WriteIntoMapForbidden),
     ),
+    // verifier.c `check_map_func_compatibility`: "cannot pass map_type %d into func %s#%d".
+    (
+        "cannot pass map_type",
+        Reason::Fixed(RejectReason::MapTypeNotForFunc),
+    ),
     // verifier.c `get_helper_proto`: "unknown func %s#%d".
     ("unknown func", Reason::Unknown),
 ];

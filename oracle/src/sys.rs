@@ -308,7 +308,7 @@ pub struct ProgAttr<'a> {
     pub func_info: &'a [FuncInfo],
 }
 
-/// A failed load: the errno and the verifier log of a level-1 reload.
+/// A failed load: the errno and the verifier's messages.
 #[derive(Clone, Debug)]
 pub struct LoadError {
     pub errno: Sys,
@@ -317,32 +317,30 @@ pub struct LoadError {
 
 /// `BPF_F_SLEEPABLE`.
 const BPF_F_SLEEPABLE: u32 = 1 << 4;
-/// First log buffer for the reload of a rejected program; grown to `log_true_size`.
-const LOG_START: usize = 1 << 20;
+/// `BPF_LOG_STATS`: the verifier's messages (its verdict among them) and statistics, without
+/// the instruction-by-instruction trace of level 1, whose formatting would cost more than
+/// verifying.
+const LOG_MESSAGES: u32 = 4;
+/// First log buffer; grown to `log_true_size` when the kernel says `-ENOSPC`.
+const LOG_START: usize = 16 << 10;
 
-/// `BPF_PROG_LOAD` at log level 0 (the verdict); a rejected program is reloaded at level 1
-/// for its log, growing the buffer when the kernel says `-ENOSPC`.
+/// `BPF_PROG_LOAD` with the verifier's messages logged, so that a rejected program needs no
+/// second verification to say why; the buffer grows when the kernel says `-ENOSPC`.
 pub fn prog_load(a: &ProgAttr<'_>) -> Result<OwnedFd, LoadError> {
-    let first = load_once(a, 0, &mut []);
-    let errno = match first {
-        Ok(fd) => return Ok(fd),
-        Err((e, _)) => e,
-    };
     let mut buf = vec![0u8; LOG_START];
-    let log = loop {
-        match load_once(a, 1, &mut buf) {
-            // Accepted when logged: the verdict was not deterministic; report the first one.
-            Ok(_) => break String::from("(accepted on reload with log level 1)"),
+    loop {
+        match load_once(a, LOG_MESSAGES, &mut buf) {
+            Ok(fd) => return Ok(fd),
             Err((Sys(libc::ENOSPC), need)) if need as usize > buf.len() => {
                 buf = vec![0u8; need as usize];
             }
-            Err(_) => {
+            Err((errno, _)) => {
                 let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-                break String::from_utf8_lossy(&buf[..end]).into_owned();
+                let log = String::from_utf8_lossy(&buf[..end]).into_owned();
+                return Err(LoadError { errno, log });
             }
         }
-    };
-    Err(LoadError { errno, log })
+    }
 }
 
 fn load_once(a: &ProgAttr<'_>, level: u32, log: &mut [u8]) -> Result<OwnedFd, (Sys, u32)> {

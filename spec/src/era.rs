@@ -60,11 +60,13 @@ impl Era {
             tracing_progs_reject_timer: true,
             btf_record: false,
             attach_checks_after_maps: false,
+            sleepable_uprobes: false,
         };
         match self {
             Era::V5_15 => v5_15,
             Era::V6_1 => Features {
                 kptr: true,
+                sleepable_uprobes: true,
                 ..v5_15
             },
             Era::V6_12 => Features {
@@ -175,6 +177,10 @@ pub struct Features {
     /// the stable backport of April 2025, which the 6.12 era's Debian kernels carry).
     /// Observed on 6.18 by the kernel oracle; 6.1 and 6.12 await the VM matrix.
     pub attach_checks_after_maps: bool,
+    /// `BPF_PROG_TYPE_KPROBE` may be loaded sleepable (for uprobes; "Only fentry/fexit/
+    /// fmod_ret, lsm, iter and uprobe programs can be sleepable", v6.0). Found by the kernel
+    /// oracle on 6.18.
+    pub sleepable_uprobes: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.

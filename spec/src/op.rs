@@ -245,10 +245,15 @@ pub enum ProgType {
 }
 
 impl ProgType {
-    /// verifier.c `can_be_sleepable`: fentry / fexit (`Tracing`), LSM; and `Syscall`, which
-    /// must be. Kprobes only for uprobes, which the spec does not name.
-    pub const fn can_be_sleepable(self) -> bool {
-        matches!(self, ProgType::Tracing | ProgType::Lsm | ProgType::Syscall)
+    /// verifier.c `can_be_sleepable`: fentry / fexit (`Tracing`), LSM; `Syscall`, which must
+    /// be; and, once sleepable uprobes exist, `Kprobe` (the load cannot tell a uprobe from a
+    /// kprobe: attaching does).
+    pub const fn can_be_sleepable(self, f: &crate::Features) -> bool {
+        match self {
+            ProgType::Tracing | ProgType::Lsm | ProgType::Syscall => true,
+            ProgType::Kprobe => f.sleepable_uprobes,
+            _ => false,
+        }
     }
 
     /// `is_tracing_prog_type()` in verifier.c: the types `check_map_prog_compatibility` treats
@@ -737,6 +742,13 @@ impl ProgSpec {
         seen
     }
 
+    /// The callbacks the live statements of `main` (see [`ProgSpec::is_dead`]) pass, or a
+    /// callback already included passes: those the verifier walks.
+    pub fn live_callbacks(&self) -> Vec<CbIdx> {
+        let live = (0..self.main.len()).filter(|&i| !self.is_dead(i));
+        self.callbacks_from(live.map(|i| &self.main[i]))
+    }
+
     /// Whether statement `i` of `main` is dead code: it acts on the self element of a
     /// program with no self map, so on NULL, and the verifier's walk proves the path
     /// untaken and never checks the call (found by the kernel oracle).
@@ -746,20 +758,6 @@ impl ProgSpec {
                 .main
                 .get(i)
                 .is_some_and(|s| s.call.target() == Target::SelfElem)
-    }
-
-    /// The statements the verifier's walk checks: the live statements of `main`, then the
-    /// callbacks they reach (a static callback passed only by dead code is never walked,
-    /// though its instructions are there).
-    pub fn walked(&self) -> impl Iterator<Item = &Stmt> {
-        let live = self
-            .main
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| !self.is_dead(i))
-            .map(|(_, s)| s);
-        let cbs = self.callbacks_from(live.clone());
-        live.chain(cbs.into_iter().flat_map(move |cb| self.callback_body(cb)))
     }
 
     /// The body of callback `cb`; an index the program does not declare is an empty body.

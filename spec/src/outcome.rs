@@ -98,6 +98,10 @@ pub enum RejectReason {
     /// `BPF_F_RDONLY_PROG` ("write into map forbidden", -EACCES, verifier.c
     /// `record_func_map`, since 5.2). Found by the kernel oracle.
     WriteIntoMapForbidden,
+    /// `bpf_map_update_elem` / `bpf_map_delete_elem` from a program on a map-in-map: programs
+    /// may only look inner maps up ("cannot pass map_type %d into func %s#%d", verifier.c
+    /// `check_map_func_compatibility`, all eras). Found by the kernel oracle.
+    MapTypeNotForFunc,
     /// A kernel rejection whose log line the oracle's message table does not map. Only the
     /// kernel oracle produces it; the spec never does, so it always shows as a divergence.
     Unmapped,
@@ -118,6 +122,7 @@ impl RejectReason {
             RejectReason::InnerOfPlainMap => "inner_of_plain_map",
             RejectReason::FieldOfMapInMap => "field_of_map_in_map",
             RejectReason::WriteIntoMapForbidden => "write_into_map_forbidden",
+            RejectReason::MapTypeNotForFunc => "map_type_not_for_func",
             RejectReason::Unmapped => "unmapped",
         }
     }
@@ -148,8 +153,10 @@ pub enum Unsupported {
     UnboundedRearm,
     /// `bpf_task_work_schedule_*` outside a program run by a user task (from a callback).
     TaskWorkWithoutUserTask,
-    /// A program updating or deleting in a map-in-map: the verifier's rules for that are not
-    /// modelled.
+    /// A program updating or deleting in a map-in-map at run time. The verifier rejects that
+    /// for the map it saw at load ([`RejectReason::MapTypeNotForFunc`]); it is reached only
+    /// when a statement's map index names another map at run time than at load (indices
+    /// resolve modulo the map table, which may have grown since).
     ProgramUpdatesMapInMap,
     /// Produced by the kernel oracle, not the spec: the step cannot be driven on this host's
     /// kernel (the reason names why: a program type that cannot load or run here, a hazard

@@ -5,7 +5,7 @@
 //! (`check_helper_call` / `check_kfunc_call`). `World::prog_load` runs them in the era's
 //! order.
 
-use crate::op::{Call, Field, MapIdx, MapRef, MapSpec, ProgSpec, ProgType, Target};
+use crate::op::{Call, CbIdx, Field, MapIdx, MapRef, MapSpec, ProgSpec, ProgType, Stmt, Target};
 use crate::outcome::RejectReason;
 use crate::world::World;
 
@@ -27,10 +27,12 @@ pub fn check_kfuncs(w: &World, spec: &ProgSpec) -> Result<(), RejectReason> {
 /// verifier.c `check_attach_btf_id` (all eras): a syscall program must be sleepable, other
 /// types may be only if `can_be_sleepable` says so. It runs before the map fds are resolved
 /// until the kernels with [`crate::Features::attach_checks_after_maps`], after them since.
-pub fn check_attach(spec: &ProgSpec) -> Result<(), RejectReason> {
+pub fn check_attach(w: &World, spec: &ProgSpec) -> Result<(), RejectReason> {
     match (spec.ty, spec.sleepable) {
         (ProgType::Syscall, false) => Err(RejectReason::SyscallNotSleepable),
-        (ty, true) if !ty.can_be_sleepable() => Err(RejectReason::CannotBeSleepable),
+        (ty, true) if !ty.can_be_sleepable(&w.kernel.features) => {
+            Err(RejectReason::CannotBeSleepable)
+        }
         _ => Ok(()),
     }
 }
@@ -84,12 +86,57 @@ fn exists(w: &World, call: &Call) -> Result<(), RejectReason> {
 
 /// `do_check`, the instruction walk, once the maps are resolved.
 pub fn check(w: &World, spec: &ProgSpec) -> Result<(), RejectReason> {
-    // The self element is looked up first, then each statement in instruction order.
+    // The self element is looked up first, then each live statement of `main` in order.
     if let Some(r) = spec.self_map {
         check_inner(w, r)?;
     }
-    for stmt in spec.walked() {
-        check_call(w, spec, &stmt.call)?;
+    let live = (0..spec.main.len()).filter(|&i| !spec.is_dead(i));
+    let mut pending = Vec::new();
+    walk(
+        w,
+        spec,
+        live.map(|i| &spec.main[i]),
+        spec.self_map,
+        &mut pending,
+    )?;
+    // `push_async_cb`: each call passing a callback pushes the callback's walk, bound to the
+    // map of the element it gets, on the verifier's stack; the stack is popped when a path
+    // ends, newest first. A callback already walked with that map adds nothing.
+    let mut walked = Vec::new();
+    while let Some(site) = pending.pop() {
+        if !walked.contains(&site) {
+            walked.push(site);
+            let (cb, map) = site;
+            walk(
+                w,
+                spec,
+                spec.callback_body(cb).iter(),
+                Some(map),
+                &mut pending,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Check `body` in order, `this` being the map of its `self` element, and push the callbacks
+/// it passes.
+fn walk<'a>(
+    w: &World,
+    spec: &ProgSpec,
+    body: impl Iterator<Item = &'a Stmt>,
+    this: Option<MapRef>,
+    pending: &mut Vec<(CbIdx, MapRef)>,
+) -> Result<(), RejectReason> {
+    for stmt in body {
+        let map = match stmt.call.target() {
+            Target::SelfElem => this,
+            Target::Elem(e) => Some(e.map),
+        };
+        check_call(w, spec, map, &stmt.call)?;
+        if let (Some(cb), Some(map)) = (stmt.call.callback(), map) {
+            pending.push((cb, map));
+        }
     }
     Ok(())
 }
@@ -109,15 +156,19 @@ fn check_inner(w: &World, r: MapRef) -> Result<(), RejectReason> {
     }
 }
 
-fn check_call(w: &World, spec: &ProgSpec, call: &Call) -> Result<(), RejectReason> {
+/// One call of `spec` on an element of `map` (`None`: unknown).
+fn check_call(
+    w: &World,
+    spec: &ProgSpec,
+    map: Option<MapRef>,
+    call: &Call,
+) -> Result<(), RejectReason> {
     let f = w.kernel.features;
     if let Target::Elem(e) = call.target() {
         check_inner(w, e.map)?;
     }
     // `adjust_ptr_min_max_vals`: the field pointer is made before the call.
-    if call.field().is_some()
-        && target_map(w, spec, call.target()).is_some_and(|m| m.kind.is_map_in_map())
-    {
+    if call.field().is_some() && target_map(w, map).is_some_and(|m| m.kind.is_map_in_map()) {
         return Err(RejectReason::FieldOfMapInMap);
     }
     exists(w, call)?;
@@ -129,9 +180,15 @@ fn check_call(w: &World, spec: &ProgSpec, call: &Call) -> Result<(), RejectReaso
     // `record_func_map`: a program may not update or delete in a map created with
     // `BPF_F_RDONLY_PROG` (since 5.2, 591fe9888d78). Found by the kernel oracle.
     if matches!(call, Call::MapUpdate { .. } | Call::MapDelete { .. })
-        && target_map(w, spec, call.target()).is_some_and(|m| m.flags.rdonly_prog)
+        && target_map(w, map).is_some_and(|m| m.flags.rdonly_prog)
     {
         return Err(RejectReason::WriteIntoMapForbidden);
+    }
+    // `check_map_func_compatibility`: a map-in-map allows only `bpf_map_lookup_elem`.
+    if matches!(call, Call::MapUpdate { .. } | Call::MapDelete { .. })
+        && target_map(w, map).is_some_and(|m| m.kind.is_map_in_map())
+    {
+        return Err(RejectReason::MapTypeNotForFunc);
     }
     let Some(field) = call.field() else {
         return Ok(());
@@ -142,7 +199,7 @@ fn check_call(w: &World, spec: &ProgSpec, call: &Call) -> Result<(), RejectReaso
     }
     // `process_timer_func` / `process_wq_func` / `process_kptr_func` /
     // `check_map_field_pointer`: the pointer must be to that field of a map value.
-    if let Some(map) = target_map(w, spec, call.target())
+    if let Some(map) = target_map(w, map)
         && map.value.count(field) == 0
     {
         return Err(RejectReason::NoValidField(field));
@@ -150,14 +207,9 @@ fn check_call(w: &World, spec: &ProgSpec, call: &Call) -> Result<(), RejectReaso
     Ok(())
 }
 
-/// The map (as the verifier knows it: an inner map by its template) a statement's pointer
-/// points into; `None` when unknown (no self map).
-fn target_map(w: &World, spec: &ProgSpec, t: Target) -> Option<MapSpec> {
-    let r = match t {
-        Target::SelfElem => spec.self_map?,
-        Target::Elem(e) => e.map,
-    };
-    let m = match r {
+/// The map (as the verifier knows it: an inner map by its template) behind `r`.
+fn target_map(w: &World, r: Option<MapRef>) -> Option<MapSpec> {
+    let m = match r? {
         MapRef::Map(m) => w.map_idx(m)?,
         MapRef::Inner { outer, .. } => w.map_idx(w.map(w.map_idx(outer)?).spec.inner?)?,
     };

@@ -35,7 +35,7 @@ impl Form {
 }
 
 /// Reason names as the spec spells them, as a `lookup` table from each name to itself.
-pub(crate) const REJECT_REASONS: [(&str, &str); 11] = {
+pub(crate) const REJECT_REASONS: [(&str, &str); 12] = {
     const fn entry(r: RejectReason) -> (&'static str, &'static str) {
         (r.name(), r.name())
     }
@@ -51,6 +51,7 @@ pub(crate) const REJECT_REASONS: [(&str, &str); 11] = {
         entry(RejectReason::InnerOfPlainMap),
         entry(RejectReason::FieldOfMapInMap),
         entry(RejectReason::WriteIntoMapForbidden),
+        entry(RejectReason::MapTypeNotForFunc),
     ]
 };
 

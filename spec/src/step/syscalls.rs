@@ -79,6 +79,12 @@ impl World {
     /// in that order. `sized` says the declared value holds special fields (so it is larger
     /// than a map fd), recognised or not.
     fn check_map_spec(&self, spec: &MapSpec, sized: bool) -> Res<ElemResult> {
+        // `bpf_map_flags_access_ok`, in every `*_alloc_check` before the other flags:
+        // read-only and write-only to programs at once is -EINVAL (found by the kernel oracle:
+        // before an LRU map's -ENOTSUPP for no preallocation).
+        if spec.flags.rdonly_prog && spec.flags.wronly_prog {
+            return Ok(Err(Errno::EINVAL));
+        }
         // `array_map_alloc_check`: arrays are always preallocated. `htab_map_alloc_check`: an
         // LRU map cannot be (-ENOTSUPP, the kernel-internal 524).
         if spec.flags.no_prealloc {
@@ -89,10 +95,6 @@ impl World {
                 MapKind::LruHash => return Ok(Err(Errno::ENOTSUPP)),
                 MapKind::Hash | MapKind::PercpuHash | MapKind::HashOfMaps => {}
             }
-        }
-        // `bpf_map_flags_access_ok`: read-only and write-only to programs at once is -EINVAL.
-        if spec.flags.rdonly_prog && spec.flags.wronly_prog {
-            return Ok(Err(Errno::EINVAL));
         }
         // The size checks come after the flag checks (`htab_map_alloc_check`: an LRU map
         // without preallocation is -ENOTSUPP even with max_entries 0; found by the oracle).
@@ -231,6 +233,13 @@ impl World {
             // The fd is plain value bytes: nothing resolves it (found by the kernel oracle).
             return Ok(errno_outcome(self.map_update(outer, key, flags, None)?));
         }
+        // An array of maps checks the slot before it resolves the inner fd; a hash of maps
+        // resolves the fd first (`bpf_fd_htab_map_update_elem`). Found by the kernel oracle.
+        if ospec.kind == MapKind::ArrayOfMaps
+            && let Err(e) = fd_array_slot(&ospec, key, flags)
+        {
+            return Ok(Outcome::Err(e));
+        }
         let inner = match self.user_map(inner) {
             Ok(i) => i,
             Err(e) => return Ok(Outcome::Err(e)),
@@ -288,12 +297,8 @@ impl World {
                 Ok(Ok(()))
             }
             MapKind::ArrayOfMaps => {
-                // arraymap.c `bpf_fd_array_map_update_elem`: only BPF_ANY.
-                if flags != UpdateFlags::Any {
-                    return Ok(Err(Errno::EINVAL));
-                }
-                if u32::from(spec.max_entries) <= key.0 {
-                    return Ok(Err(Errno::E2BIG));
+                if let Err(e) = fd_array_slot(&spec, key, flags) {
+                    return Ok(Err(e));
                 }
                 let e = existing.expect("INV-ARRAY-FULL: array element missing");
                 self.set_inner(e, inner);
@@ -470,11 +475,11 @@ impl World {
         let attach_late = self.kernel.features.attach_checks_after_maps;
         verifier::check_kfuncs(self, spec).map_err(Outcome::Reject)?;
         if !attach_late {
-            verifier::check_attach(spec).map_err(Outcome::Reject)?;
+            verifier::check_attach(self, spec).map_err(Outcome::Reject)?;
         }
         let used = self.resolve_maps(spec)?;
         if attach_late {
-            verifier::check_attach(spec).map_err(Outcome::Reject)?;
+            verifier::check_attach(self, spec).map_err(Outcome::Reject)?;
         }
         verifier::check(self, spec).map_err(Outcome::Reject)?;
         Ok(used)
@@ -655,6 +660,18 @@ impl World {
             ProgMapOp::Lookup => Ok(self.map_lookup_in(m, key, true)),
         }
     }
+}
+
+/// arraymap.c `bpf_fd_array_map_update_elem`, before the fd is resolved: only `BPF_ANY`,
+/// and the index must be in range.
+fn fd_array_slot(spec: &MapSpec, key: Key, flags: UpdateFlags) -> ElemResult {
+    if flags != UpdateFlags::Any {
+        return Err(Errno::EINVAL);
+    }
+    if u32::from(spec.max_entries) <= key.0 {
+        return Err(Errno::E2BIG);
+    }
+    Ok(())
 }
 
 fn errno_outcome(r: ElemResult) -> Outcome {

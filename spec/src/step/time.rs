@@ -70,24 +70,36 @@ impl World {
         Ok(CallbackRun { prog: p, cb, rets })
     }
 
-    /// The task returns to user space: its task_work callbacks run in scheduling order,
-    /// including any a callback schedules (`bpf_task_work_callback`: PENDING → RUNNING, run,
-    /// → STANDBY, then the program reference is put).
+    /// The task returns to user space: `task_work_run` takes the task's whole list and runs
+    /// it newest first (`task_work_add` pushes at the head), then takes the works added
+    /// meanwhile, and so on (all eras with `bpf_task_work`; its irq_work adds each work as soon
+    /// as the program schedules it, outside PREEMPT_RT, where that irq_work is lazy). Found
+    /// by the kernel oracle. Each callback: PENDING → RUNNING, run, → STANDBY, then the
+    /// program reference is put (`bpf_task_work_callback`).
     pub(crate) fn run_task_works(&mut self) -> Res<Vec<CallbackRun>> {
         let mut ran = Vec::new();
         while !self.task_works.is_empty() {
-            let e = self.task_works.remove(0);
-            let Some(TaskWorkCtx::Pending(p, cb)) = self.elems[e].task_work else {
-                panic!("INV-TASK-WORK: queued task_work on element {e} is not pending")
-            };
-            self.elems[e].task_work = Some(TaskWorkCtx::Running(p, cb));
-            ran.push(self.run_callback(p, cb, e, Ctx::TaskWork { cb })?);
-            if self.elems[e].task_work == Some(TaskWorkCtx::Running(p, cb)) {
-                self.elems[e].task_work = Some(TaskWorkCtx::Standby);
+            let mut batch = std::mem::take(&mut self.task_works);
+            batch.reverse();
+            for e in batch {
+                // A work cancelled after the list was taken (its element freed by an earlier
+                // callback of the batch) finds its context FREED and skips the program.
+                if let Some(TaskWorkCtx::Pending(p, cb)) = self.elems[e].task_work {
+                    ran.push(self.run_task_work(e, p, cb)?);
+                }
             }
-            self.prog_put(p);
-            self.settle()?;
         }
         Ok(ran)
+    }
+
+    fn run_task_work(&mut self, e: ElemId, p: ProgIdx, cb: CbIdx) -> Res<CallbackRun> {
+        self.elems[e].task_work = Some(TaskWorkCtx::Running(p, cb));
+        let run = self.run_callback(p, cb, e, Ctx::TaskWork { cb })?;
+        if self.elems[e].task_work == Some(TaskWorkCtx::Running(p, cb)) {
+            self.elems[e].task_work = Some(TaskWorkCtx::Standby);
+        }
+        self.prog_put(p);
+        self.settle()?;
+        Ok(run)
     }
 }
