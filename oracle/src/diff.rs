@@ -181,7 +181,9 @@ impl Clock {
     /// step, events the step queued to happen at once (work items, absolute expiries in
     /// the past) are not counted: the kernel logs who ran them, so a callback that ran early
     /// is still reported at the next wait; only a later step can interact with it, and that
-    /// step's own check sees it.
+    /// step's own check sees it. Except a timer due at once whose callback schedules
+    /// task_work: its softirq may interrupt this very step, and the task_work then runs on
+    /// this task on its way back to user space, inside the step's answer.
     fn too_close(
         &self,
         spec: &SpecEngine,
@@ -190,8 +192,21 @@ impl Clock {
     ) -> Option<String> {
         let now = spec.world.now;
         let drift = kernel.drift();
-        spec.world
-            .events
+        let w = &spec.world;
+        if after
+            && let Some((k, e)) = w.events.iter().find(|(k, e)| {
+                k.at <= now
+                    && matches!(e, Event::TimerExpiry { elem, .. } if schedules_task_work(w, *elem))
+            })
+        {
+            return Some(describe(
+                e,
+                k.at,
+                now,
+                "the step that armed it, whose task it may reach",
+            ));
+        }
+        w.events
             .iter()
             .filter(|(k, e)| !after || (matches!(e, Event::TimerExpiry { .. }) && k.at > now))
             .find(|(k, _)| self.kernel_due(k, drift) <= now + JITTER_NS)
@@ -236,6 +251,20 @@ impl Clock {
             timing,
         )
     }
+}
+
+/// Whether the callback of the timer in element `elem` schedules task_work.
+fn schedules_task_work(w: &spec::World, elem: usize) -> bool {
+    w.elems[elem]
+        .timer
+        .and_then(|t| t.callback)
+        .is_some_and(|(p, cb)| {
+            w.prog(p)
+                .spec
+                .callback_body(cb)
+                .iter()
+                .any(|s| matches!(s.call, spec::Call::TaskWorkSchedule { .. }))
+        })
 }
 
 fn describe(e: &Event, at: u64, when: u64, what: &str) -> String {
