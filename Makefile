@@ -8,12 +8,14 @@
 #                op sequences per era), then `make check`
 #   make bench   step throughput (ops/s), scenario checking (scenarios/s), and differential
 #                cases/s on one CPU against the real kernel with the spec's share of a case
+#   make fuzz-smoke  each cargo-fuzz target for a bounded time (nightly; installs cargo-fuzz):
+#                spec_step, scenario_parse (seeded with the corpus), runtime_diff (the kernel)
 
 CARGO ?= cargo
 SCENARIOS := spec/testdata
 BPFSPEC := target/release/bpfspec
 
-.PHONY: check ci test lint bench build conform
+.PHONY: check ci test lint bench build conform fuzz-smoke
 
 build:
 	$(CARGO) build --release -p bpfspec
@@ -32,9 +34,13 @@ conform: build
 test:
 	$(CARGO) test --workspace --release
 
+# The fuzz targets are their own workspace (fuzz/Cargo.toml): linted here so they keep
+# building without nightly.
 lint:
 	$(CARGO) fmt --all --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml --check
 	$(CARGO) clippy --workspace --all-targets --release -- -D warnings
+	$(CARGO) clippy --manifest-path fuzz/Cargo.toml --all-targets --release -- -D warnings
 
 ci: lint test check
 
@@ -42,3 +48,17 @@ bench:
 	$(CARGO) bench -p spec --bench step
 	$(CARGO) bench -p scenario --bench check
 	$(CARGO) bench -p oracle --bench diff
+
+# Bounded fuzzing only: the host kernel is never fuzzed open-ended (long campaigns belong in a
+# VM guest). A divergence of runtime_diff stops the run with its crash file, the story in
+# kernel vocabulary and the command that turns it into a scenario file for spec/testdata.
+FUZZ_SECONDS ?= 30
+FUZZ := $(CARGO) +nightly fuzz
+fuzz-smoke:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	$(FUZZ) build -O
+	$(FUZZ) run -O spec_step -- -max_total_time=$(FUZZ_SECONDS)
+	mkdir -p fuzz/corpus/scenario_parse
+	$(FUZZ) run -O scenario_parse fuzz/corpus/scenario_parse $(SCENARIOS) -- \
+		-max_total_time=$(FUZZ_SECONDS)
+	$(FUZZ) run -O runtime_diff -- -max_total_time=$(FUZZ_SECONDS)

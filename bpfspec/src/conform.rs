@@ -9,6 +9,7 @@
 use crate::EXIT_USAGE;
 use crate::files;
 use oracle::diff::{self, Diff, Verdict};
+use oracle::regression::Replay;
 use oracle::{Host, KernelEngine};
 use scenario::{Expected, Scenario};
 use spec::Actual;
@@ -50,7 +51,7 @@ enum Status {
     Failed,
 }
 
-pub fn files(paths: &[PathBuf], margin_ns: u64) -> ExitCode {
+pub fn files(paths: &[PathBuf], lateness: u64) -> ExitCode {
     let files = match files::collect(paths) {
         Ok(f) => f,
         Err(e) => {
@@ -75,7 +76,7 @@ pub fn files(paths: &[PathBuf], margin_ns: u64) -> ExitCode {
     let mut rows = Vec::new();
     let (mut ran, mut skipped) = (0, 0);
     for s in &scenarios {
-        match conform_one(&host, s, margin_ns) {
+        match conform_one(&host, s, lateness) {
             Some(r) => {
                 ran += 1;
                 rows.push(r);
@@ -99,14 +100,14 @@ pub fn files(paths: &[PathBuf], margin_ns: u64) -> ExitCode {
     }
 }
 
-fn conform_one(host: &Host, s: &Scenario, margin_ns: u64) -> Option<Row> {
+fn conform_one(host: &Host, s: &Scenario, lateness: u64) -> Option<Row> {
     let era = host.kernel.era;
-    if !s.header.eras.contains(era) || s.header.preempt_rt != host.kernel.preempt_rt {
+    if s.header.not_for(&host.kernel).is_some() {
         return None;
     }
     let steps: Vec<spec::Action> = s.steps.iter().map(|st| st.action.clone()).collect();
     let diff = match KernelEngine::new(host) {
-        Ok(mut k) => diff::run(&mut k, &steps, margin_ns),
+        Ok(mut k) => diff::run(&mut k, &steps, lateness),
         Err(e) => {
             return Some(Row {
                 name: s.header.slug.clone(),
@@ -219,7 +220,7 @@ fn cause(why: &diff::Why) -> String {
 
 /// `--generate N --seed S --first F`: cases F to F+N-1 on `threads` threads, each seeded by
 /// `(S, case number)`, so any case replays alone.
-pub fn generate(n: u64, seed: u64, first: u64, threads: usize, margin_ns: u64) -> ExitCode {
+pub fn generate(n: u64, seed: u64, first: u64, threads: usize, lateness: u64) -> ExitCode {
     let before = oracle::Census::take();
     let host = match host("bpfspec conform --generate") {
         Ok(h) => h,
@@ -239,7 +240,7 @@ pub fn generate(n: u64, seed: u64, first: u64, threads: usize, margin_ns: u64) -
                     }
                     let i = first + i;
                     let steps = case(seed, i);
-                    let d = match diff::story(&host, &steps, margin_ns) {
+                    let d = match diff::story(&host, &steps, lateness) {
                         Ok(d) => d,
                         Err(e) => {
                             eprintln!("case {i}: cannot create the oracle map: {e}");
@@ -260,11 +261,24 @@ pub fn generate(n: u64, seed: u64, first: u64, threads: usize, margin_ns: u64) -
         }
     });
     let secs = start.elapsed().as_secs_f64();
+    let mut t = tally.into_inner().expect("tally");
+    t.diverged.sort_by_key(|(i, ..)| *i);
+    let compared = t.agree + t.diverged.len();
+    let mut kinds: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for (i, d, steps) in &t.diverged {
+        kinds.entry(divergence_kind(d, steps)).or_default().push(*i);
+    }
+    // The first case of each kind (five kinds at most), worded while the host is at hand.
+    let reports: Vec<String> = t
+        .diverged
+        .into_iter()
+        .filter(|(i, d, steps)| kinds[&divergence_kind(d, steps)][0] == *i)
+        .take(5)
+        .map(|(i, d, steps)| report_divergence(&host, seed, i, d, steps))
+        .collect();
     drop(host);
     let after = oracle::Census::settled(before);
-    let t = tally.into_inner().expect("tally");
     let poisoned: usize = t.poisoned.values().sum();
-    let compared = t.agree + t.diverged.len();
     println!(
         "generated {n} cases (seed {seed}, {threads} threads) in {secs:.1} s: {:.0} cases/s, \
          {} steps",
@@ -274,7 +288,7 @@ pub fn generate(n: u64, seed: u64, first: u64, threads: usize, margin_ns: u64) -
     println!(
         "  compared {compared}: {} agree, {} diverged ({:.2}% agreement); poisoned {poisoned}",
         t.agree,
-        t.diverged.len(),
+        compared - t.agree,
         100.0 * t.agree as f64 / compared.max(1) as f64
     );
     for (why, k) in &t.poisoned {
@@ -285,20 +299,13 @@ pub fn generate(n: u64, seed: u64, first: u64, threads: usize, margin_ns: u64) -
     if leaked {
         println!("LEAK: the counts differ from before");
     }
-    let mut kinds: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
-    for (i, d, steps) in &t.diverged {
-        kinds.entry(divergence_kind(d, steps)).or_default().push(*i);
-    }
     for (kind, cases) in &kinds {
         println!("    {:>6}  {kind} (first: case {})", cases.len(), cases[0]);
     }
-    let mut shown = std::collections::BTreeSet::new();
-    for (i, d, steps) in &t.diverged {
-        if shown.len() < 5 && shown.insert(divergence_kind(d, steps)) {
-            report_divergence(seed, *i, d, steps);
-        }
+    for report in &reports {
+        println!("{report}");
     }
-    if t.diverged.is_empty() && !leaked {
+    if kinds.is_empty() && !leaked {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -330,18 +337,21 @@ fn divergence_kind(d: &Diff, steps: &[spec::Action]) -> String {
     )
 }
 
-fn report_divergence(seed: u64, i: u64, d: &Diff, steps: &[spec::Action]) {
+/// Divergence `d` of case `i` in kernel vocabulary, with a scenario file expecting the
+/// kernel's answers to commit as its regression case, and the replay command.
+fn report_divergence(host: &Host, seed: u64, i: u64, d: Diff, steps: Vec<spec::Action>) -> String {
     let Verdict::Diverged { step } = d.verdict else {
-        return;
+        return String::new();
     };
-    println!(
-        "\nDIVERGED: case {i} of seed {seed}, step {step}: {:?}",
-        steps[step]
-    );
-    println!("  spec:   {:?}", d.pairs[step].spec);
-    println!("  kernel: {:?}", d.pairs[step].kernel);
-    if let Some(log) = &d.kernel_log {
-        println!("  kernel log: {}", log.replace('\n', " | "));
-    }
-    println!("  replay: BPFSPEC_TRACE=1 bpfspec conform --generate 1 --seed {seed} --first {i}");
+    let replay = Replay { steps, diff: d };
+    format!(
+        "\nDIVERGED: case {i} of seed {seed}: {}\n  replay: BPFSPEC_TRACE=1 bpfspec conform \
+         --generate 1 --seed {seed} --first {i}",
+        replay.describe_divergence(
+            host,
+            step,
+            &format!("generated_seed{seed}_case{i}"),
+            &format!("bpfspec conform --generate 1 --seed {seed} --first {i}")
+        )
+    )
 }

@@ -44,6 +44,12 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), String> {
 
 /// Read and parse one file; the error is one line (`FILE:LINE: what is wrong`).
 pub fn load(path: &Path) -> Result<Scenario, String> {
+    read(path).map(|(_, scenario)| scenario)
+}
+
+/// One file's text and what it parses to; the error as [`load`]'s.
+pub fn read(path: &Path) -> Result<(String, Scenario), String> {
     let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    scenario::parse(&text, path).map_err(|e| e.to_string())
+    let scenario = scenario::parse(&text, path).map_err(|e| e.to_string())?;
+    Ok((text, scenario))
 }

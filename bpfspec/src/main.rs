@@ -5,14 +5,19 @@
 //! * `bpfspec check [--kernel ERA] PATH...` compares the predictions with the files'
 //!   expectations in every era each file names, prints each disagreement in kernel
 //!   vocabulary and a summary.
+//! * `bpfspec conform PATH...` runs scenarios on the real kernel and on the spec, step by step.
+//! * `bpfspec record [--dry-run] FILE...` rewrites each file's expectations for this kernel's
+//!   era to the real kernel's answers.
 //!
 //! Exit status: 0 when everything agrees, 1 on a mismatch, an unsupported step or a spec
-//! panic, 2 on a usage error or a file that does not parse.
+//! panic (`record`: a file not recorded), 2 on a usage error or a file that does not parse,
+//! 77 (SKIP) when `conform` or `record` cannot use the kernel.
 
 mod check;
 mod conform;
 mod files;
 mod predict;
+mod record;
 
 use clap::{Parser, Subcommand};
 use spec::Era;
@@ -56,9 +61,11 @@ enum Command {
     /// Run scenarios on the real kernel and on the spec, step by step: the kernel's answers
     /// against the files, the spec's against the kernel's. Exit 77 (SKIP) without bpf().
     Conform {
-        /// Margin in ms: an expiry this close to a step is too close to call (poisoned).
-        #[arg(long, value_name = "MS", default_value_t = 1.0)]
-        margin_ms: f64,
+        /// How late, in µs, the kernel may run one timer or work callback: a step the kernel
+        /// may reach before such a callback has run, late as its re-arming chain may be, is
+        /// too close to call (poisoned).
+        #[arg(long, value_name = "US", default_value_t = oracle::diff::LATENESS_NS / 1000)]
+        lateness_us: u64,
         /// Instead of files: this many generated cases.
         #[arg(long, value_name = "N", conflicts_with = "paths")]
         generate: Option<u64>,
@@ -75,6 +82,15 @@ enum Command {
         #[arg(required_unless_present = "generate", value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Rewrite the files' expectations for this kernel's era to the real kernel's answers
+    /// (other eras' kept), and mark them `observed`. Exit 77 (SKIP) without bpf().
+    Record {
+        /// Print the changed lines (old and new, with line numbers) instead of writing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Exit status for a usage error or a file that does not parse.
@@ -89,18 +105,19 @@ fn main() -> ExitCode {
         } => predict::run(kernel, json, &files),
         Command::Check { kernel, paths } => check::run(kernel, &paths),
         Command::Conform {
-            margin_ms,
+            lateness_us,
             generate,
             seed,
             first,
             threads,
             paths,
         } => {
-            let margin = (margin_ms * 1e6) as u64;
+            let lateness = lateness_us * 1000;
             match generate {
-                Some(n) => conform::generate(n, seed, first, threads, margin),
-                None => conform::files(&paths, margin),
+                Some(n) => conform::generate(n, seed, first, threads, lateness),
+                None => conform::files(&paths, lateness),
             }
         }
+        Command::Record { dry_run, files } => record::run(&files, dry_run),
     }
 }

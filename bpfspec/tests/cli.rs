@@ -1,8 +1,10 @@
 //! `bpfspec` as a user runs it: exit codes, one-line errors, output formats.
 
+mod common;
+use common::{bpfspec, scratch};
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 /// A valid scenario (the format document's example): lines 6 to 17.
 const GOOD: &str = "\
@@ -25,26 +27,11 @@ step wait 20s -> none
 step runs cb -> 0
 ";
 
-/// A fresh directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(test);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(&path, text).unwrap();
     path
-}
-
-fn bpfspec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bpfspec"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {

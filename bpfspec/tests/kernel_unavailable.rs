@@ -48,3 +48,15 @@ fn conform_generate_skips_with_the_reason_without_bpf() {
         "bpfspec conform --generate needs",
     );
 }
+
+#[test]
+fn record_skips_with_the_reason_without_bpf() {
+    assert_skips(
+        &[
+            "record",
+            "--dry-run",
+            "../spec/testdata/helpers/timer_ops_before_init_return_einval.bpfs",
+        ],
+        "bpfspec record needs",
+    );
+}

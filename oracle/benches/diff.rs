@@ -45,7 +45,7 @@ fn main() {
     let start = Instant::now();
     let (mut agree, mut diverged, mut poisoned) = (0, 0, 0);
     for c in &cases {
-        let d = diff::story(&host, c, diff::MARGIN_NS).expect("create the oracle map");
+        let d = diff::story(&host, c, diff::LATENESS_NS).expect("create the oracle map");
         match d.verdict {
             Verdict::Agree => agree += 1,
             Verdict::Diverged { .. } => diverged += 1,

@@ -8,8 +8,11 @@
 //! runs ahead of the virtual one by the engine's *drift*, and a timer fires at its virtual
 //! due time plus the drift when it was armed. Every queued event is stamped with that drift;
 //! a step is too close to call when an event may fire in the kernel before the step while
-//! the spec has it later, or when a wait ends within `margin` after an expiry the spec fires
-//! (the kernel fires it a little late).
+//! the spec has it later, or when the kernel may still be running, at a wait's end, a
+//! callback the spec ran in that wait. A callback runs up to `lateness` after its due time
+//! (softirq or kworker latency), and what it arms is due from when it ran: along a chain of
+//! callbacks re-arming each other the lateness adds up, so a long chain may fall a run
+//! behind the spec's.
 
 use crate::engine::{KernelEngine, Poison};
 use spec::world::{Event, EventKey};
@@ -20,9 +23,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-/// Default `margin`: how close before a wait's end an expiry may be and still be called
-/// (softirq latency, callback chains re-arming late).
-pub const MARGIN_NS: u64 = Nanos::MS;
+/// Default `lateness`: how late the kernel may run one timer or work callback after its due
+/// time (hrtimer softirq or kworker latency).
+pub const LATENESS_NS: u64 = 100_000;
 /// Timers never fire early: an expiry after the kernel's clock reading needs only this much
 /// room for clock-reading skew.
 const JITTER_NS: u64 = 100_000;
@@ -93,20 +96,23 @@ pub fn same(a: &Actual, b: &Actual) -> bool {
 }
 
 /// Run `steps` on a fresh kernel engine (torn down afterwards) and on the spec.
-pub fn story(host: &crate::Host, steps: &[Action], margin: u64) -> Result<Diff, crate::sys::Sys> {
+pub fn story(host: &crate::Host, steps: &[Action], lateness: u64) -> Result<Diff, crate::sys::Sys> {
     let mut kernel = KernelEngine::new(host)?;
-    Ok(run(&mut kernel, steps, margin))
+    Ok(run(&mut kernel, steps, lateness))
 }
 
 /// Run `steps` on a fresh spec engine and on `kernel`, comparing after every step.
-pub fn run(kernel: &mut KernelEngine<'_>, steps: &[Action], margin: u64) -> Diff {
+pub fn run(kernel: &mut KernelEngine<'_>, steps: &[Action], lateness: u64) -> Diff {
     let mut spec = SpecEngine::new(kernel.kernel());
-    let mut clock = Clock::default();
+    let mut clock = Clock {
+        lateness,
+        stamps: HashMap::new(),
+    };
     let mut pairs = Vec::with_capacity(steps.len());
     let mut verdict = Verdict::Agree;
     for (i, step) in steps.iter().enumerate() {
         let (s, k, timing) = match step {
-            Action::Op(Op::Advance { ns }) => clock.advance(&mut spec, kernel, ns.0, margin),
+            Action::Op(Op::Advance { ns }) => clock.advance(&mut spec, kernel, ns.0),
             _ => {
                 let before = clock.too_close(&spec, kernel, false);
                 let drift = kernel.drift();
@@ -156,25 +162,53 @@ pub fn run(kernel: &mut KernelEngine<'_>, steps: &[Action], margin: u64) -> Diff
     }
 }
 
-/// The kernel's drift when each queued spec event was queued (by arming order).
-#[derive(Default)]
+/// For each queued spec event (by arming order): the kernel's drift when it was queued, and
+/// how many callbacks ran, one arming the next, since a step armed the chain it ends.
 struct Clock {
-    stamps: HashMap<u64, u64>,
+    /// How late the kernel may run one callback.
+    lateness: u64,
+    stamps: HashMap<u64, Stamp>,
+}
+
+#[derive(Clone, Copy)]
+struct Stamp {
+    drift: u64,
+    /// Callbacks in the chain that armed it (0: armed by a step).
+    depth: u64,
 }
 
 impl Clock {
-    /// Stamp events queued since the last call with `drift`.
-    fn stamp(&mut self, spec: &SpecEngine, drift: u64) {
+    /// Stamp events queued since the last call with `drift`, as links `depth` of a chain.
+    fn stamp_at(&mut self, spec: &SpecEngine, drift: u64, depth: u64) {
         for k in spec.world.events.keys() {
-            self.stamps.entry(k.seq).or_insert(drift);
+            self.stamps.entry(k.seq).or_insert(Stamp { drift, depth });
         }
+    }
+
+    /// Stamp events a step queued.
+    fn stamp(&mut self, spec: &SpecEngine, drift: u64) {
+        self.stamp_at(spec, drift, 0);
+    }
+
+    fn stamp_of(&self, k: &EventKey, now_drift: u64) -> Stamp {
+        self.stamps.get(&k.seq).copied().unwrap_or(Stamp {
+            drift: now_drift,
+            depth: 0,
+        })
     }
 
     /// When the kernel fires an event the spec has due at `k.at`, at the earliest, on the
     /// virtual time line (the kernel's clock minus today's drift `now_drift`).
     fn kernel_due(&self, k: &EventKey, now_drift: u64) -> u64 {
-        let armed = self.stamps.get(&k.seq).copied().unwrap_or(now_drift);
-        (k.at + armed).saturating_sub(now_drift)
+        (k.at + self.stamp_of(k, now_drift).drift).saturating_sub(now_drift)
+    }
+
+    /// When the kernel has run the callback of an event the spec has due at `k.at`, at the
+    /// latest, on the kernel's clock minus `now_drift`: its own lateness and that of every
+    /// link of its chain.
+    fn kernel_done(&self, k: &EventKey, now_drift: u64) -> u64 {
+        let stamp = self.stamp_of(k, now_drift);
+        (k.at + stamp.drift + (stamp.depth + 1) * self.lateness).saturating_sub(now_drift)
     }
 
     /// Has an event the spec still holds possibly fired in the kernel already? After a
@@ -213,38 +247,91 @@ impl Clock {
             .map(|(k, e)| describe(e, k.at, now, "the next step"))
     }
 
-    /// A wait. The spec's half is split at `ns - margin`; then no event may remain that the
-    /// kernel may fire before its clock reading at the wait's end.
+    /// A wait. The spec's half runs event by event, so that what each callback arms is
+    /// stamped as the next link of its chain; then no event may remain that the kernel may
+    /// fire before its clock reading at the wait's end, and none the spec fired may still be
+    /// running late in the kernel then.
     fn advance(
         &mut self,
         spec: &mut SpecEngine,
         kernel: &mut KernelEngine<'_>,
         ns: u64,
-        margin: u64,
     ) -> (Actual, Actual, Option<String>) {
         let start = spec.world.now;
+        let end = start + ns;
         let drift = kernel.drift();
-        let early = ns.saturating_sub(margin);
         let mut fired = Vec::new();
-        for part in [early, ns - early] {
-            match spec.apply(&Op::Advance { ns: Nanos(part) }) {
-                Outcome::Fired(f) => fired.extend(f),
+        // The latest the kernel may finish an expiry the spec fires in this wait.
+        let mut late: Option<(u64, EventKey, Event)> = None;
+        loop {
+            let next = spec.world.events.keys().next().map(|k| k.at);
+            let to = next
+                .filter(|&at| at <= end)
+                .map_or(end, |at| at.max(spec.world.now));
+            let due: Vec<(EventKey, Event)> = spec
+                .world
+                .events
+                .range(
+                    ..=EventKey {
+                        at: to,
+                        seq: u64::MAX,
+                    },
+                )
+                .map(|(k, e)| (*k, *e))
+                .collect();
+            for (k, e) in &due {
+                let done = self.kernel_done(k, drift);
+                if late.is_none_or(|(d, ..)| done > d) {
+                    late = Some((done, *k, *e));
+                }
+            }
+            let answer = spec.apply(&Op::Advance {
+                ns: Nanos(to - spec.world.now),
+            });
+            match answer {
+                // The whole wait's cap on callback runs, as one advance has it.
+                Outcome::Fired(f) if fired.len() + f.len() <= spec::CALLBACKS_PER_ADVANCE => {
+                    fired.extend(f);
+                }
+                Outcome::Fired(_) => {
+                    let k = kernel.apply(&Op::Advance { ns: Nanos(ns) });
+                    let u = Outcome::Unsupported(Unsupported::UnboundedRearm);
+                    return (Actual::Outcome(u), Actual::Outcome(k), None);
+                }
                 other => {
                     let k = kernel.apply(&Op::Advance { ns: Nanos(ns) });
                     return (Actual::Outcome(other), Actual::Outcome(k), None);
                 }
             }
-            self.stamp(spec, drift);
+            // What these callbacks armed is the next link of their chains.
+            let depth = due
+                .iter()
+                .map(|(k, _)| self.stamp_of(k, drift).depth + 1)
+                .max();
+            self.stamp_at(spec, drift, depth.unwrap_or(0));
+            if spec.world.now >= end && due.is_empty() {
+                break;
+            }
         }
         let k = kernel.apply(&Op::Advance { ns: Nanos(ns) });
-        // The kernel read its log at `start + ns` plus the oversleep.
-        let read_at = start + ns + kernel.drift().saturating_sub(drift) + JITTER_NS;
+        // The kernel read its log at `end` plus the oversleep.
+        let read_at = end + kernel.drift().saturating_sub(drift) + JITTER_NS;
         let timing = spec
             .world
             .events
             .iter()
             .find(|(k, _)| self.kernel_due(k, drift) <= read_at)
-            .map(|(k, e)| describe(e, k.at, start + ns, "the wait's end"));
+            .map(|(k, e)| describe(e, k.at, end, "the wait's end"))
+            .or_else(|| {
+                late.filter(|(done, ..)| *done > read_at).map(|(_, k, e)| {
+                    describe(
+                        &e,
+                        k.at,
+                        end,
+                        "the wait's end, as late as its chain may run",
+                    )
+                })
+            });
         (
             Actual::Outcome(Outcome::Fired(fired)),
             Actual::Outcome(k),

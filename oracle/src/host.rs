@@ -339,6 +339,21 @@ impl Host {
         })
     }
 
+    /// Unmount the private bpffs now, if mounted and not being mounted at this very moment,
+    /// and remove its directory: what dropping the host does, for a host that is never
+    /// dropped (a fuzz target's static, at exit or in a panic hook). A later pin mounts a
+    /// new one.
+    pub fn unmount_bpffs(&self) {
+        let Ok(mut bpffs) = self.bpffs.try_lock() else {
+            return;
+        };
+        if let Some(dir) = bpffs.take() {
+            // Detaching the private bpffs drops any pin a case left behind.
+            let _ = sys::umount(&dir);
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+
     /// A fresh pin directory for one case, on a private bpffs mounted on first use.
     pub fn pin_dir(&self) -> Result<String, sys::Sys> {
         let mut m = self.bpffs.lock().expect("bpffs");
@@ -357,11 +372,7 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
-        if let Some(dir) = self.bpffs.get_mut().ok().and_then(Option::take) {
-            // Detaching the private bpffs drops any pin a case left behind.
-            let _ = sys::umount(&dir);
-            let _ = std::fs::remove_dir(&dir);
-        }
+        self.unmount_bpffs();
     }
 }
 

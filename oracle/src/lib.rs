@@ -11,6 +11,8 @@
 //! * [`diff`] runs one story on the spec and the kernel side by side and types the result:
 //!   agree, diverged at a step, or poisoned (not a deterministic kernel answer).
 //! * [`cases`] generates valid-looking stories for differential runs.
+//! * [`regression`] words a divergence in kernel vocabulary and writes it as a scenario file
+//!   expecting the kernel's answers.
 //!
 //! Only [`sys`] touches C (libbpf) and raw memory.
 
@@ -21,6 +23,7 @@ pub mod diff;
 pub mod engine;
 pub mod host;
 pub mod messages;
+pub mod regression;
 pub mod sys;
 
 pub use engine::{KernelEngine, Poison};

@@ -3,7 +3,9 @@
 
 use crate::eras::EraSet;
 pub use spec::{Action, Actual};
-use spec::{CbIdx, Era, Kernel, MapIdx, MapSpec, Observation, Op, Outcome, ProgIdx, ProgSpec};
+use spec::{
+    CbIdx, Era, Kernel, MapIdx, MapSpec, Observation, Op, Outcome, ProgIdx, ProgSpec, Unsupported,
+};
 
 /// A scenario file, resolved to spec vocabulary.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +35,30 @@ pub struct Header {
     /// `diverges <eras>: <reason>`: where the real kernel is known not to agree with the
     /// spec on this story (or cannot be made to run it), and why.
     pub diverges: Vec<Divergence>,
+    /// `observed <kernel>`: the expectations were recorded from this kernel
+    /// (`bpfspec record`), e.g. `linux 6.18.44 (era 6.18)`.
+    pub observed: Option<String>,
+}
+
+impl Header {
+    /// Why the file's story is not for `kernel` (its `eras` do not hold the kernel's era, or
+    /// its `kernel preempt_rt` line does not match), or `None` when it is.
+    pub fn not_for(&self, kernel: &Kernel) -> Option<String> {
+        if !self.eras.contains(kernel.era) {
+            Some(format!(
+                "its eras ({}) do not include this kernel's era {}",
+                self.eras, kernel.era
+            ))
+        } else if self.preempt_rt != kernel.preempt_rt {
+            Some(if self.preempt_rt {
+                "it is for a PREEMPT_RT kernel, this one is not".to_owned()
+            } else {
+                "it is not for a PREEMPT_RT kernel, this one is".to_owned()
+            })
+        } else {
+            None
+        }
+    }
 }
 
 /// A listed divergence from the kernel, counted by `bpfspec conform`, never hidden.
@@ -83,6 +109,17 @@ pub enum Expected {
 }
 
 impl Expected {
+    /// The expectation `actual` meets (a rejection by its reason name); an `Unsupported`
+    /// answer is none a file can state.
+    pub fn of(actual: &Actual) -> Result<Expected, Unsupported> {
+        Ok(match actual {
+            Actual::Outcome(Outcome::Unsupported(u)) => return Err(*u),
+            Actual::Outcome(Outcome::Reject(r)) => Expected::Reject(r.name()),
+            Actual::Outcome(o) => Expected::Outcome(o.clone()),
+            Actual::Observation(o) => Expected::Observation(*o),
+        })
+    }
+
     /// Does `actual` meet the expectation? Rejections compare by reason name.
     pub fn is_met_by(&self, actual: &Actual) -> bool {
         match (self, actual) {

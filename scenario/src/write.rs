@@ -161,18 +161,16 @@ fn header(story: &Story<'_>) -> Result<Header, RenderError> {
         eras,
         preempt_rt: false,
         diverges: Vec::new(),
+        observed: None,
     })
 }
 
 /// `answer` as the expectation of a step doing `action` (`progs`: the programs loaded so
 /// far), if the file's grammar for that step can state it.
 fn expected(action: &Action, answer: &Actual, progs: &[&ProgSpec]) -> Result<Expected, String> {
+    let expected = Expected::of(answer)
+        .map_err(|u| format!("the answer is `unsupported: {u}`, which a file cannot expect"))?;
     let fits = match (action, answer) {
-        (_, Actual::Outcome(Outcome::Unsupported(u))) => {
-            return Err(format!(
-                "the answer is `unsupported: {u}`, which a file cannot expect"
-            ));
-        }
         (Action::Query(Query::Alive(_)), Actual::Observation(Observation::Alive(_)))
         | (Action::Query(Query::Runs { .. }), Actual::Observation(Observation::Count(_))) => true,
         (Action::Op(op), Actual::Outcome(o)) => match (op, o) {
@@ -195,11 +193,7 @@ fn expected(action: &Action, answer: &Actual, progs: &[&ProgSpec]) -> Result<Exp
             "the answer {answer:?} is not an expectation a file can state for this step"
         ));
     }
-    Ok(match answer {
-        Actual::Outcome(Outcome::Reject(r)) => Expected::Reject(r.name()),
-        Actual::Outcome(o) => Expected::Outcome(o.clone()),
-        Actual::Observation(o) => Expected::Observation(*o),
-    })
+    Ok(expected)
 }
 
 /// Each callback run has one result per statement of its callback.

@@ -41,5 +41,5 @@ pub use era::{Era, Features, Kernel};
 pub use errno::Errno;
 pub use op::*;
 pub use outcome::{CallbackRun, Observation, Outcome, RejectReason, Ret, Unsupported};
-pub use step::step;
+pub use step::{CALLBACKS_PER_ADVANCE, step};
 pub use world::World;

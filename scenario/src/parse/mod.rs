@@ -35,7 +35,7 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
     };
     let slug = scenario_line(first).map_err(at(first.number))?;
     let (mut sources, mut eras, mut preempt_rt) = (Vec::new(), None, false);
-    let mut diverges = Vec::new();
+    let (mut diverges, mut observed) = (Vec::new(), None);
     let mut items = Vec::new();
     while let Some(line) = lines.next() {
         let err = at(line.number);
@@ -47,7 +47,7 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
         }
         let (keyword, rest) = split_keyword(line.text);
         match keyword {
-            "source" | "eras" | "kernel" | "diverges" if !items.is_empty() => {
+            "source" | "eras" | "kernel" | "diverges" | "observed" if !items.is_empty() => {
                 return Err(err(format!(
                     "`{keyword}` must come before maps, programs and steps"
                 )));
@@ -57,6 +57,15 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
             "eras" if eras.is_some() => return Err(err("duplicate `eras` line".to_owned())),
             "eras" => eras = Some(rest.parse::<EraSet>().map_err(&err)?),
             "diverges" => diverges.push(divergence(line.number, rest).map_err(&err)?),
+            "observed" if observed.is_some() => {
+                return Err(err("duplicate `observed` line".to_owned()));
+            }
+            "observed" if rest.is_empty() => {
+                return Err(err(
+                    "`observed` needs the kernel the expectations came from".to_owned(),
+                ));
+            }
+            "observed" => observed = Some(rest.to_owned()),
             "kernel" if rest == "preempt_rt" => preempt_rt = true,
             "kernel" => {
                 return Err(err(format!(
@@ -67,8 +76,8 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
             "scenario" => return Err(err("duplicate `scenario` line".to_owned())),
             _ => {
                 return Err(err(format!(
-                    "unknown statement `{keyword}` (known: source, eras, kernel, diverges, map, prog, \
-                     step)"
+                    "unknown statement `{keyword}` (known: source, eras, kernel, diverges, observed, \
+                     map, prog, step)"
                 )));
             }
         }
@@ -85,6 +94,7 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
             eras,
             preempt_rt,
             diverges,
+            observed,
         },
         items,
     })

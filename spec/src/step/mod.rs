@@ -12,6 +12,7 @@ mod helpers;
 mod lifetime;
 mod syscalls;
 mod time;
+pub use time::CALLBACKS_PER_ADVANCE;
 
 use crate::op::{CbIdx, Op, ProgIdx};
 use crate::outcome::{Outcome, Unsupported};

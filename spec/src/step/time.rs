@@ -9,7 +9,7 @@ use crate::world::{ElemId, Event, TaskWorkCtx, World};
 /// Callbacks one `Advance` may run before the spec calls the scenario unbounded: a callback
 /// that re-arms itself for an instant that is already due would keep the kernel's softirq
 /// busy forever (`timer_lockup`), which the spec does not model.
-const CALLBACKS_PER_ADVANCE: usize = 10_000;
+pub const CALLBACKS_PER_ADVANCE: usize = 10_000;
 
 impl World {
     /// Let `ns` pass: every event due up to `now + ns` happens in (due time, arming order),
