@@ -610,7 +610,7 @@ impl<'a> Arbitrary<'a> for ProgSpec {
         let callbacks = (0..n)
             .map(|i| callback_body(u, CbIdx(i)))
             .collect::<arbitrary::Result<_>>()?;
-        Ok(ProgSpec {
+        let mut prog = ProgSpec {
             ty,
             sleepable,
             gpl,
@@ -618,7 +618,34 @@ impl<'a> Arbitrary<'a> for ProgSpec {
             maps,
             main,
             callbacks,
-        })
+        };
+        wrap_callback_indices(&mut prog);
+        Ok(prog)
+    }
+}
+
+/// Callback indices drawn past the program's callbacks (guards, callback arguments) name at
+/// most one more, empty, callback: the kernel's program and a scenario file declare every
+/// callback up to the highest index named, and an index drawn from all of `u8` would declare
+/// up to 255 empty ones.
+#[cfg(feature = "arbitrary")]
+fn wrap_callback_indices(prog: &mut ProgSpec) {
+    let named = u8::try_from(prog.callbacks.len() + 1).unwrap_or(u8::MAX);
+    let wrap = |cb: &mut CbIdx| cb.0 %= named;
+    for s in prog
+        .main
+        .iter_mut()
+        .chain(prog.callbacks.iter_mut().flatten())
+    {
+        if let Some((cb, _)) = &mut s.guard {
+            wrap(cb);
+        }
+        if let Call::TimerSetCallback { cb, .. }
+        | Call::WqSetCallback { cb, .. }
+        | Call::TaskWorkSchedule { cb, .. } = &mut s.call
+        {
+            wrap(cb);
+        }
     }
 }
 
