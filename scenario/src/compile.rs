@@ -10,7 +10,7 @@
 use crate::error::{LineError, at};
 use crate::model::{Action, Expectation, Expected, MapDecl, Override, ProgDecl, Scenario, Step};
 use crate::syntax::{
-    self, File, Item, ItemKind, SynCallbackRun, SynElem, SynExpect, SynStep, SynTarget,
+    self, File, Item, ItemKind, SynCallbackRun, SynElem, SynExpect, SynMap, SynStep, SynTarget,
 };
 use crate::value::small_index;
 use spec::{
@@ -164,24 +164,24 @@ impl<'a> Compiler<'a> {
     }
 
     /// `m` or `outer[okey]` (the inner map stored there; `outer` must be a map of maps).
-    fn map_ref(&self, e: &SynElem<'_>) -> Result<MapRef, String> {
-        let map = self.map_idx(e.map)?;
-        let Some(key) = e.inner_at else {
+    fn map_ref(&self, m: &SynMap<'_>) -> Result<MapRef, String> {
+        let map = self.map_idx(m.map)?;
+        let Some(key) = m.inner_at else {
             return Ok(MapRef::Map(map));
         };
         match self.scenario.map_spec(map) {
             Some(spec) if spec.kind.is_map_in_map() => Ok(MapRef::Inner { outer: map, key }),
             _ => Err(format!(
                 "`{}` is not a map of maps: `{}` names no inner map",
-                e.map,
-                e.map_text()
+                m.map,
+                m.text()
             )),
         }
     }
 
     fn elem_ref(&self, e: &SynElem<'_>) -> Result<ElemRef, String> {
         Ok(ElemRef {
-            map: self.map_ref(e)?,
+            map: self.map_ref(&e.map_part())?,
             key: e.key,
         })
     }
@@ -212,17 +212,33 @@ impl<'a> Compiler<'a> {
             let cb_idx = CbIdx(small_index(i, "callbacks").map_err(at(cb.line))?);
             self.declare(cb.line, cb.name, Sym::Callback(idx, cb_idx))?;
         }
-        let self_map = match self.runs_on.get(decl.name) {
-            None => None,
-            Some((run_line, on)) => Some(self.map_ref(on).map_err(|e| {
-                at(*run_line)(match self.names.get(on.map) {
+        // The self map, resolved now; an error names `err_line`.
+        let resolve = |m: SynMap<'_>, err_line: usize| {
+            self.map_ref(&m).map_err(|e| {
+                at(err_line)(match self.names.get(m.map) {
                     None => format!(
                         "map `{}` must be declared before program `{}` (line {line}), which runs on it",
-                        on.map, decl.name
+                        m.map, decl.name
                     ),
                     Some(_) => e,
                 })
-            })?),
+            })
+        };
+        let self_map = match (self.runs_on.get(decl.name), decl.on) {
+            (None, None) => None,
+            (None, Some(on)) => Some(resolve(on, line)?),
+            (Some((run_line, run)), on) => {
+                if let Some(on) = on.filter(|on| on.text() != run.map_text()) {
+                    return Err(at(*run_line)(format!(
+                        "program `{}` is declared `on {}` (line {line}) and run on `{}` here: a \
+                         program runs on elements of one map",
+                        decl.name,
+                        on.text(),
+                        run.map_text()
+                    )));
+                }
+                Some(resolve(run.map_part(), *run_line)?)
+            }
         };
         let body = |stmts: &[syntax::SynStmt<'_>]| -> Result<Vec<Stmt>, LineError> {
             stmts

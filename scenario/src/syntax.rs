@@ -46,6 +46,8 @@ pub struct ProgDecl<'a> {
     pub ty: ProgType,
     pub sleepable: bool,
     pub gpl: bool,
+    /// `on <map>`: the self map of a program no `run` step names.
+    pub on: Option<SynMap<'a>>,
     pub main: Vec<SynStmt<'a>>,
     pub callbacks: Vec<CallbackDecl<'a>>,
 }
@@ -81,9 +83,30 @@ pub struct SynElem<'a> {
     pub key: Key,
 }
 
-impl SynElem<'_> {
+impl<'a> SynElem<'a> {
+    /// The map the element is in.
+    pub fn map_part(&self) -> SynMap<'a> {
+        SynMap {
+            map: self.map,
+            inner_at: self.inner_at,
+        }
+    }
+
     /// The map part as written: `map`, or `outer[okey]`.
     pub fn map_text(&self) -> String {
+        self.map_part().text()
+    }
+}
+
+/// A map as written: `map`, or `outer[okey]` (the inner map at `okey`).
+#[derive(Clone, Copy, Debug)]
+pub struct SynMap<'a> {
+    pub map: &'a str,
+    pub inner_at: Option<Key>,
+}
+
+impl SynMap<'_> {
+    pub fn text(&self) -> String {
         match self.inner_at {
             None => self.map.to_owned(),
             Some(k) => format!("{}[{}]", self.map, k.0),

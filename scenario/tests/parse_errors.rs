@@ -332,3 +332,15 @@ fn inner_maps_of_one_outer_map_are_different_maps() {
         "program `p` is run on `o[0]` on line 7 and on `o[1]` here",
     );
 }
+
+#[test]
+fn a_program_declared_on_one_map_and_run_on_another_is_an_error() {
+    assert_error(
+        &format!(
+            "{TIMER_MAP}map other array max_entries=1 value=timer\nprog p sched_cls on arr\n  \
+             main:\n    timer_cancel(self)\nstep run p on other[0] -> -EINVAL\n"
+        ),
+        9,
+        "declared `on arr` (line 6) and run on `other`",
+    );
+}

@@ -251,7 +251,7 @@ fn indices_resolve_and_named_callbacks_are_declared() {
         text,
         "scenario story\nsource hand-written\neras 6.18\n\n\
          map m0 array max_entries=1 value=timer -> 0\n\
-         prog p0 sched_cls -> 0\n  main:\n    timer_init(self, CLOCK_MONOTONIC)\n    \
+         prog p0 sched_cls on m0 -> 0\n  main:\n    timer_init(self, CLOCK_MONOTONIC)\n    \
          timer_set_callback(self, p0_cb2)\n    timer_start(self, 1ms, 0)\n  \
          callback p0_cb0:\n  callback p0_cb1:\n  callback p0_cb2:\n\
          step run p0 on m0[0] -> 0, 0, 0\n\
@@ -281,10 +281,15 @@ fn extra_maps_a_program_does_not_name_are_refused() {
 }
 
 #[test]
-fn a_self_map_must_be_the_map_of_the_programs_runs() {
-    let e = refusal(vec![array(TIMER), prog(Some(MapIdx(0)), Vec::new())]);
-    assert_eq!(e.step, Some(1));
-    assert!(e.reason.contains("never runs it"), "{e}");
+fn a_self_map_is_stated_and_must_be_the_map_of_the_programs_runs() {
+    // A program the story never runs keeps its self map: `on m0`.
+    let text = render_ops(vec![array(TIMER), prog(Some(MapIdx(0)), Vec::new())]).unwrap();
+    assert!(text.contains("prog p0 sched_cls on m0 -> 0\n"), "{text}");
+    let parsed = parse(&text, "on.bpfs").unwrap();
+    let Action::Op(Op::ProgLoad(p)) = &parsed.steps[1].action else {
+        panic!("step 1 loads the program: {text}");
+    };
+    assert_eq!(p.self_map, Some(MapRef::Map(MapIdx(0))));
 
     let e = refusal(vec![array(TIMER), prog(None, Vec::new()), run(0)]);
     assert_eq!(e.step, Some(1));

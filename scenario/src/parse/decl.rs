@@ -1,8 +1,8 @@
 //! `map` and `prog` declarations, and the block of a program.
 
 use super::expect::Form;
-use super::on_line;
 use super::stmt::stmt;
+use super::{map, on_line};
 use crate::error::{LineError, at};
 use crate::lex::{Cursor, Line};
 use crate::syntax::{CallbackDecl, MapDecl, ProgDecl, SynOverride};
@@ -124,10 +124,14 @@ pub(crate) const LICENSES: [(&str, bool); 2] = [("GPL", true), ("proprietary", f
 pub(super) fn prog_decl<'a>(c: &mut Cursor<'a>) -> Result<ProgDecl<'a>, String> {
     let name = name(c.word("a program name")?)?;
     let ty = lookup(&PROG_TYPES, c.word("a program type")?, "program type")?;
-    let (mut sleepable, mut gpl) = (None, None);
+    let (mut sleepable, mut gpl, mut on) = (None, None, None);
     while !c.at_end() {
         match c.word("a program option")? {
             "sleepable" => once(&mut sleepable, true, "sleepable")?,
+            "on" => {
+                let m = map(c)?;
+                once(&mut on, m, "on")?;
+            }
             "license" => {
                 c.expect("=")?;
                 let license = lookup(&LICENSES, c.word("a license")?, "license")?;
@@ -135,7 +139,7 @@ pub(super) fn prog_decl<'a>(c: &mut Cursor<'a>) -> Result<ProgDecl<'a>, String> 
             }
             option => {
                 return Err(format!(
-                    "unknown program option `{option}` (known: sleepable, license=)"
+                    "unknown program option `{option}` (known: sleepable, license=, on)"
                 ));
             }
         }
@@ -145,6 +149,7 @@ pub(super) fn prog_decl<'a>(c: &mut Cursor<'a>) -> Result<ProgDecl<'a>, String> 
         ty,
         sleepable: sleepable.unwrap_or(false),
         gpl: gpl.unwrap_or(true),
+        on,
         main: Vec::new(),
         callbacks: Vec::new(),
     })

@@ -15,7 +15,7 @@ use crate::eras::EraSet;
 use crate::error::{LineError, at};
 use crate::lex::{self, Cursor, Line};
 use crate::model::{Divergence, Header};
-use crate::syntax::{File, Item, ItemKind, SynElem, SynExpect, SynOverride};
+use crate::syntax::{File, Item, ItemKind, SynElem, SynExpect, SynMap, SynOverride};
 use crate::value::{name, uint};
 use decl::{map_decl, prog_block, prog_decl};
 use expect::{Form, expect};
@@ -213,6 +213,17 @@ fn key(c: &mut Cursor<'_>) -> Result<Key, String> {
     let key = uint(c.word("a key")?, "a key").map(Key)?;
     c.expect("]")?;
     Ok(key)
+}
+
+/// `<map>` or `<outer>[<okey>]`.
+fn map<'a>(c: &mut Cursor<'a>) -> Result<SynMap<'a>, String> {
+    let map = name(c.word("a map (`map` or `outer[key]`)")?)?;
+    let inner_at = if c.peek() == Some(lex::Tok::Punct("[")) {
+        Some(key(c)?)
+    } else {
+        None
+    };
+    Ok(SynMap { map, inner_at })
 }
 
 /// `<map>[<key>]` or `<outer>[<okey>][<key>]`.

@@ -271,21 +271,11 @@ impl Resolver {
             main: body(self, &spec.main)?,
             callbacks,
         };
-        match (resolved.self_map, plan.first_run) {
-            (Some(m), None) => {
-                return Err(format!(
-                    "program p{p} has a self map (m{}) but the story never runs it: a file gives \
-                     a program the map of its `run` steps",
-                    map_of(m).0
-                ));
-            }
-            (None, Some(run)) => {
-                return Err(format!(
-                    "program p{p} has no self map but step {run} runs it: a `run` step in a file \
-                     gives a program the map it runs on"
-                ));
-            }
-            _ => {}
+        if let (None, Some(run)) = (resolved.self_map, plan.first_run) {
+            return Err(format!(
+                "program p{p} has no self map but step {run} runs it: a `run` step in a file \
+                 gives a program the map it runs on"
+            ));
         }
         let code: Vec<Stmt> = resolved.code().copied().collect();
         let named: Vec<MapRef> = resolved
@@ -293,16 +283,31 @@ impl Resolver {
             .into_iter()
             .chain(named_maps(&code))
             .collect();
-        for &m in &spec.maps {
-            let m = self.map(m)?;
-            if !named.iter().any(|&r| map_of(r) == m) {
-                return Err(format!(
-                    "program p{p} references m{} beyond the maps its code names (ProgSpec.maps): \
-                     a file's program references exactly the maps its statements and `run` steps \
-                     name",
-                    m.0
-                ));
-            }
+        let extra = spec
+            .maps
+            .iter()
+            .map(|&m| self.map(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(m) = extra
+            .iter()
+            .find(|&&m| !named.iter().any(|&r| map_of(r) == m))
+        {
+            return Err(format!(
+                "program p{p} references m{} beyond the maps its code names (ProgSpec.maps): \
+                 a file's program references exactly the maps its statements and `run` steps \
+                 name",
+                m.0
+            ));
+        }
+        // BPF_PROG_LOAD meets the extra maps first (an EBADF or a compatibility rejection
+        // comes from the first map that has one): a file names maps in code order only.
+        let in_code: Vec<MapIdx> = named.iter().map(|&r| map_of(r)).collect();
+        if first_seen(extra.iter().chain(&in_code)) != first_seen(in_code.iter()) {
+            return Err(format!(
+                "program p{p} references maps ahead of its code (ProgSpec.maps) in an order the \
+                 code does not name them: the kernel resolves map fds in that order, and a file's \
+                 program names its maps in code order"
+            ));
         }
         for r in named {
             if let MapRef::Inner { outer, .. } = r {
@@ -415,4 +420,15 @@ impl Resolver {
         }
         Ok(())
     }
+}
+
+/// Each map once, in the order first met.
+fn first_seen<'m>(maps: impl Iterator<Item = &'m MapIdx>) -> Vec<MapIdx> {
+    let mut seen = Vec::new();
+    for &m in maps {
+        if !seen.contains(&m) {
+            seen.push(m);
+        }
+    }
+    seen
 }

@@ -153,7 +153,8 @@ fn map_decl(index: usize, spec: &MapSpec) -> String {
     line
 }
 
-/// `prog p0 sched_cls [sleepable] [license=proprietary]`.
+/// `prog p0 sched_cls [sleepable] [license=proprietary] [on m0]` (the self map, stated even
+/// when `run` steps name it, so that a program never run keeps it).
 fn prog_decl(index: usize, spec: &ProgSpec) -> String {
     let mut line = format!("prog p{index} {}", word(&PROG_TYPES, spec.ty));
     if spec.sleepable {
@@ -161,6 +162,9 @@ fn prog_decl(index: usize, spec: &ProgSpec) -> String {
     }
     if !spec.gpl {
         let _ = write!(line, " license={}", word(&LICENSES, false));
+    }
+    if let Some(m) = spec.self_map {
+        let _ = write!(line, " on {}", map_ref(m));
     }
     line
 }
