@@ -123,7 +123,8 @@ pub fn run(kernel: &mut KernelEngine<'_>, steps: &[Action], lateness: u64) -> Di
                 };
                 clock.stamp(&spec, drift);
                 let after = clock.too_close(&spec, kernel, true);
-                (s, k, before.or(after))
+                let alongside = clock.alongside_task_work(&spec, &s);
+                (s, k, before.or(after).or(alongside))
             }
         };
         if std::env::var_os("BPFSPEC_TRACE").is_some() {
@@ -245,6 +246,32 @@ impl Clock {
             .filter(|(k, e)| !after || (matches!(e, Event::TimerExpiry { .. }) && k.at > now))
             .find(|(k, _)| self.kernel_due(k, drift) <= now + JITTER_NS)
             .map(|(k, e)| describe(e, k.at, now, "the next step"))
+    }
+
+    /// A work item or timer the step queued to run at once, when the step also ran task_work
+    /// callbacks: those run on this task on its way back to user space, while a kworker or
+    /// the timer softirq may already be running the event on another CPU; the spec runs the
+    /// event at the next wait, after them.
+    fn alongside_task_work(&self, spec: &SpecEngine, answer: &Actual) -> Option<String> {
+        let Actual::Outcome(Outcome::Ran { callbacks, .. }) = answer else {
+            return None;
+        };
+        if callbacks.is_empty() {
+            return None;
+        }
+        let now = spec.world.now;
+        spec.world
+            .events
+            .iter()
+            .find(|(k, _)| k.at <= now)
+            .map(|(k, e)| {
+                describe(
+                    e,
+                    k.at,
+                    now,
+                    "the task_work callbacks of the step that queued it",
+                )
+            })
     }
 
     /// A wait. The spec's half runs event by event, so that what each callback arms is
