@@ -465,6 +465,12 @@ impl<'h> KernelEngine<'h> {
                 )),
                 failed,
             ),
+            Err(e) if messages::hits_complexity_limit(&e.log) => (
+                Outcome::Unsupported(Unsupported::OracleCannotDrive(
+                    "the verifier's path limits stop the generated code (a branch per guard)",
+                )),
+                failed,
+            ),
             Err(e) => {
                 let reason = messages::classify(&e.log, spec);
                 let tail: Vec<&str> = e.log.lines().rev().take(6).collect();
