@@ -2,17 +2,25 @@
 #
 #   make check   the main job: every scenario in spec/testdata through the spec, in every era
 #                it names, then on the real kernel (bpfspec conform) when bpf() is usable:
-#                the kernel against the files and the spec against the kernel. Without
-#                bpf() the kernel half prints SKIPPED and why (it never counts as passed)
+#                the kernel against the files and the spec against the kernel. The same for
+#                the verifier cases (spec/testdata/verifier, bpfspec verify-diff), then a
+#                bounded verifier differential on generated programs. Without bpf() the
+#                kernel halves print SKIPPED and why (they never count as passed)
 #   make ci      the whole suite: formatting, clippy, every test (quickcheck: 10,000 random
 #                op sequences per era), then `make check`
-#   make bench   step throughput (ops/s), scenario checking (scenarios/s), and differential
-#                cases/s on one CPU against the real kernel with the spec's share of a case
+#   make bench   step throughput (ops/s), scenario checking (scenarios/s), differential
+#                cases/s on one CPU against the real kernel with the spec's share of a case,
+#                and the verifier model against the kernel's verifier on the same programs
 #   make fuzz-smoke  each cargo-fuzz target for a bounded time (nightly; installs cargo-fuzz):
-#                spec_step, scenario_parse (seeded with the corpus), runtime_diff (the kernel)
+#                spec_step, scenario_parse (seeded with the corpus), runtime_diff and
+#                verifier_diff (the kernel)
 
 CARGO ?= cargo
 SCENARIOS := spec/testdata
+# Verifier case files: the selftest mirror, findings, and the differential's regressions.
+VERIFIER_CASES := spec/testdata/verifier
+# Generated programs `make check` compares with the kernel's verifier (bounded: seconds).
+VERIFY_DIFF_CI ?= 3000
 BPFSPEC := target/release/bpfspec
 
 .PHONY: check ci test lint bench build conform fuzz-smoke
@@ -25,11 +33,19 @@ check: build
 	@rc=0; $(BPFSPEC) conform $(SCENARIOS) || rc=$$?; \
 	if [ $$rc -eq 77 ]; then echo "make check: kernel conformance SKIPPED (see above)"; \
 	elif [ $$rc -ne 0 ]; then exit $$rc; fi
+	@rc=0; $(BPFSPEC) verify-diff $(VERIFIER_CASES) || rc=$$?; \
+	if [ $$rc -eq 77 ]; then echo "make check: verifier cases on the kernel SKIPPED (see above)"; \
+	elif [ $$rc -ne 0 ]; then exit $$rc; fi
+	@rc=0; $(BPFSPEC) verify-diff --generate $(VERIFY_DIFF_CI) --seed 1 || rc=$$?; \
+	if [ $$rc -eq 77 ]; then echo "make check: verifier differential SKIPPED (see above)"; \
+	elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
 # Generated differential cases on the real kernel (bounded; prints agreement, poison causes,
-# cases/s and the fd / program / map counts before and after).
+# cases/s and the fd / program / map counts before and after); then 20,000 generated
+# programs through both verifiers.
 conform: build
 	$(BPFSPEC) conform --generate 20000 --seed 1
+	$(BPFSPEC) verify-diff --generate 20000 --seed 1
 
 test:
 	$(CARGO) test --workspace --release
@@ -48,6 +64,7 @@ bench:
 	$(CARGO) bench -p spec --bench step
 	$(CARGO) bench -p scenario --bench check
 	$(CARGO) bench -p oracle --bench diff
+	$(CARGO) bench -p oracle --bench verify
 
 # Bounded fuzzing only: the host kernel is never fuzzed open-ended (long campaigns belong in a
 # VM guest). A divergence of runtime_diff stops the run with its crash file, the story in
@@ -66,3 +83,4 @@ fuzz-smoke:
 	$(FUZZ) run -O scenario_parse fuzz/corpus/scenario_parse $(SCENARIOS) -- \
 		-max_total_time=$(FUZZ_SECONDS)
 	$(FUZZ) run -O runtime_diff -- -max_total_time=$(FUZZ_SECONDS) $(RUNTIME_DIFF_LEN)
+	$(FUZZ) run -O verifier_diff -- -max_total_time=$(FUZZ_SECONDS) -len_control=0 -max_len=1024

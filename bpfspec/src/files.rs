@@ -7,13 +7,18 @@ use std::path::{Path, PathBuf};
 /// The scenario files under `paths`: files as given, directories searched recursively for
 /// `*.bpfs`, each directory's entries in name order.
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    collect_ext(paths, "bpfs")
+}
+
+/// The files under `paths` as [`collect`] finds them, with extension `ext`.
+pub fn collect_ext(paths: &[PathBuf], ext: &str) -> Result<Vec<PathBuf>, String> {
     let mut found = Vec::new();
     for path in paths {
         if path.is_dir() {
             let before = found.len();
-            walk(path, &mut found)?;
+            walk(path, ext, &mut found)?;
             if found.len() == before {
-                return Err(format!("{}: no *.bpfs files", path.display()));
+                return Err(format!("{}: no *.{ext} files", path.display()));
             }
         } else if path.exists() {
             found.push(path.clone());
@@ -24,7 +29,7 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(found)
 }
 
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), String> {
+fn walk(dir: &Path, ext: &str, found: &mut Vec<PathBuf>) -> Result<(), String> {
     let cannot = |e: std::io::Error| format!("{}: {e}", dir.display());
     let mut entries = fs::read_dir(dir)
         .map_err(cannot)?
@@ -34,8 +39,8 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), String> {
     entries.sort();
     for path in entries {
         if path.is_dir() {
-            walk(&path, found)?;
-        } else if path.extension().is_some_and(|ext| ext == "bpfs") {
+            walk(&path, ext, found)?;
+        } else if path.extension().is_some_and(|e| e == ext) {
             found.push(path);
         }
     }

@@ -8,6 +8,8 @@
 //! * `bpfspec conform PATH...` runs scenarios on the real kernel and on the spec, step by step.
 //! * `bpfspec record [--dry-run] FILE...` rewrites each file's expectations for this kernel's
 //!   era to the real kernel's answers.
+//! * `bpfspec verify-diff PATH... | --generate N --seed S` compares the spec's verifier model
+//!   with the kernel's verifier on verifier case files (`*.bpfv`) or generated programs.
 //!
 //! Exit status: 0 when everything agrees, 1 on a mismatch, an unsupported step or a spec
 //! panic (`record`: a file not recorded), 2 on a usage error or a file that does not parse,
@@ -18,6 +20,7 @@ mod conform;
 mod files;
 mod predict;
 mod record;
+mod verify_diff;
 
 use clap::{Parser, Subcommand};
 use spec::Era;
@@ -91,6 +94,26 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// The spec's verifier model against the kernel's verifier: verifier case files (the
+    /// spec in every era they name, then the kernel when bpf() is usable; exit 77 when only
+    /// the spec half could run and it passed), or generated programs.
+    VerifyDiff {
+        /// Instead of files: this many generated programs.
+        #[arg(long, value_name = "N", conflicts_with = "paths")]
+        generate: Option<u64>,
+        /// Seed of the generated programs.
+        #[arg(long, value_name = "S", default_value_t = 1)]
+        seed: u64,
+        /// Number of the first generated program (to replay one: `--generate 1 --first I`).
+        #[arg(long, value_name = "I", default_value_t = 0)]
+        first: u64,
+        /// Write each divergence as a case file (expecting the kernel's verdict) here.
+        #[arg(long, value_name = "DIR", requires = "generate")]
+        write: Option<PathBuf>,
+        /// Case files, or directories searched recursively for `*.bpfv`.
+        #[arg(required_unless_present = "generate", value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
 }
 
 /// Exit status for a usage error or a file that does not parse.
@@ -119,5 +142,15 @@ fn main() -> ExitCode {
             }
         }
         Command::Record { dry_run, files } => record::run(&files, dry_run),
+        Command::VerifyDiff {
+            generate,
+            seed,
+            first,
+            write,
+            paths,
+        } => match generate {
+            Some(n) => verify_diff::generate(n, seed, first, write.as_deref()),
+            None => verify_diff::files(&paths),
+        },
     }
 }

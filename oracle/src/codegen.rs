@@ -383,8 +383,7 @@ impl Gen<'_, '_> {
             _ => {
                 let field = call.field().expect("pointer calls name a field");
                 let map = self.value_ptr(body, call.target(), noelem);
-                self.asm
-                    .add_imm(R1, self.env.host.layout.offset(field) as i32);
+                self.asm.add_imm(R1, spec::layout::offset(field) as i32);
                 self.pointer_call(call, map, ks, done)?;
             }
         }

@@ -20,9 +20,9 @@ use crate::host::Host;
 use crate::messages;
 use crate::sys::{self, Kind, MapAttr, MapBtf, Mmap, ProgAttr, Sys};
 use spec::{
-    CallbackRun, CbIdx, ElemRef, Engine, Errno, Kernel, Key, MapIdx, MapKind, MapRef, MapSpec,
-    ObjRef, Observation, Op, Outcome, ProgIdx, ProgSpec, ProgType, Query, Ret, Unsupported,
-    UpdateFlags,
+    CallbackRun, CbIdx, ElemRef, Engine, Errno, Kernel, Key, MapFlags, MapIdx, MapKind, MapRef,
+    MapSpec, ObjRef, Observation, Op, Outcome, ProgIdx, ProgSpec, ProgType, Query, Ret,
+    Unsupported, UpdateFlags,
 };
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
@@ -116,7 +116,7 @@ pub struct KernelEngine<'h> {
 
 /// The fd passed for an object the case holds no fd of: never open (above any fd limit), so
 /// the kernel answers as for a closed fd.
-const MISSING_FD: RawFd = 1 << 30;
+pub(crate) const MISSING_FD: RawFd = 1 << 30;
 
 /// A packet for program types that take one (an Ethernet frame of zeroes).
 const PACKET: [u8; 64] = [0; 64];
@@ -280,7 +280,7 @@ impl<'h> KernelEngine<'h> {
         if s.kind.is_map_in_map() && !s.value.has_special_fields() {
             return 4;
         }
-        let size = self.host.layout.size(&s.value) as usize;
+        let size = spec::layout::value_size(&s.value) as usize;
         match s.kind {
             MapKind::PercpuArray | MapKind::PercpuHash => size * self.host.ncpus,
             _ => size,
@@ -288,29 +288,8 @@ impl<'h> KernelEngine<'h> {
     }
 
     fn map_create(&mut self, spec: &MapSpec) -> Outcome {
-        let map_type = match spec.kind {
-            MapKind::Hash => libbpf_sys::BPF_MAP_TYPE_HASH,
-            MapKind::Array => libbpf_sys::BPF_MAP_TYPE_ARRAY,
-            MapKind::PercpuHash => libbpf_sys::BPF_MAP_TYPE_PERCPU_HASH,
-            MapKind::PercpuArray => libbpf_sys::BPF_MAP_TYPE_PERCPU_ARRAY,
-            MapKind::LruHash => libbpf_sys::BPF_MAP_TYPE_LRU_HASH,
-            MapKind::ArrayOfMaps => libbpf_sys::BPF_MAP_TYPE_ARRAY_OF_MAPS,
-            MapKind::HashOfMaps => libbpf_sys::BPF_MAP_TYPE_HASH_OF_MAPS,
-        };
-        let f = spec.flags;
-        let flags = if f.no_prealloc {
-            libbpf_sys::BPF_F_NO_PREALLOC
-        } else {
-            0
-        } | if f.rdonly_prog {
-            libbpf_sys::BPF_F_RDONLY_PROG
-        } else {
-            0
-        } | if f.wronly_prog {
-            libbpf_sys::BPF_F_WRONLY_PROG
-        } else {
-            0
-        };
+        let map_type = map_type(spec.kind);
+        let flags = map_flags(spec.flags);
         let plain_mim = spec.kind.is_map_in_map() && !spec.value.has_special_fields();
         let btf = if plain_mim {
             None
@@ -337,7 +316,7 @@ impl<'h> KernelEngine<'h> {
             value_size: if plain_mim {
                 4
             } else {
-                self.host.layout.size(&spec.value)
+                spec::layout::value_size(&spec.value)
             },
             max_entries: u32::from(spec.max_entries),
             flags,
@@ -374,20 +353,11 @@ impl<'h> KernelEngine<'h> {
 
     fn load(&mut self, idx: ProgIdx, spec: &ProgSpec) -> (Outcome, Handles) {
         let failed = Handles::default();
-        let prog_type = match spec.ty {
-            ProgType::SocketFilter => libbpf_sys::BPF_PROG_TYPE_SOCKET_FILTER,
-            ProgType::SchedCls => libbpf_sys::BPF_PROG_TYPE_SCHED_CLS,
-            ProgType::Xdp => libbpf_sys::BPF_PROG_TYPE_XDP,
-            ProgType::Syscall => libbpf_sys::BPF_PROG_TYPE_SYSCALL,
-            ProgType::Kprobe => libbpf_sys::BPF_PROG_TYPE_KPROBE,
-            ProgType::Tracepoint => libbpf_sys::BPF_PROG_TYPE_TRACEPOINT,
-            ProgType::PerfEvent => libbpf_sys::BPF_PROG_TYPE_PERF_EVENT,
-            ProgType::RawTracepoint => libbpf_sys::BPF_PROG_TYPE_RAW_TRACEPOINT,
-            ProgType::Tracing | ProgType::Lsm => {
+        let prog_type = match prog_type(spec.ty) {
+            Ok(t) => t,
+            Err(why) => {
                 return (
-                    Outcome::Unsupported(Unsupported::OracleCannotDrive(
-                        "fentry / tp_btf / lsm programs need an attach target",
-                    )),
+                    Outcome::Unsupported(Unsupported::OracleCannotDrive(why)),
                     failed,
                 );
             }
@@ -707,6 +677,44 @@ enum ElemOp {
     Update(UpdateFlags, Option<i32>),
     Delete,
     Lookup,
+}
+
+/// `BPF_MAP_TYPE_*` of a map kind.
+pub(crate) fn map_type(kind: MapKind) -> u32 {
+    match kind {
+        MapKind::Hash => libbpf_sys::BPF_MAP_TYPE_HASH,
+        MapKind::Array => libbpf_sys::BPF_MAP_TYPE_ARRAY,
+        MapKind::PercpuHash => libbpf_sys::BPF_MAP_TYPE_PERCPU_HASH,
+        MapKind::PercpuArray => libbpf_sys::BPF_MAP_TYPE_PERCPU_ARRAY,
+        MapKind::LruHash => libbpf_sys::BPF_MAP_TYPE_LRU_HASH,
+        MapKind::ArrayOfMaps => libbpf_sys::BPF_MAP_TYPE_ARRAY_OF_MAPS,
+        MapKind::HashOfMaps => libbpf_sys::BPF_MAP_TYPE_HASH_OF_MAPS,
+    }
+}
+
+/// `map_flags` of `BPF_MAP_CREATE`.
+pub(crate) fn map_flags(f: MapFlags) -> u32 {
+    let bit = |on: bool, flag: u32| if on { flag } else { 0 };
+    bit(f.no_prealloc, libbpf_sys::BPF_F_NO_PREALLOC)
+        | bit(f.rdonly_prog, libbpf_sys::BPF_F_RDONLY_PROG)
+        | bit(f.wronly_prog, libbpf_sys::BPF_F_WRONLY_PROG)
+}
+
+/// `BPF_PROG_TYPE_*` of a program type, or why the oracle cannot load it here.
+pub(crate) fn prog_type(ty: ProgType) -> Result<u32, &'static str> {
+    Ok(match ty {
+        ProgType::SocketFilter => libbpf_sys::BPF_PROG_TYPE_SOCKET_FILTER,
+        ProgType::SchedCls => libbpf_sys::BPF_PROG_TYPE_SCHED_CLS,
+        ProgType::Xdp => libbpf_sys::BPF_PROG_TYPE_XDP,
+        ProgType::Syscall => libbpf_sys::BPF_PROG_TYPE_SYSCALL,
+        ProgType::Kprobe => libbpf_sys::BPF_PROG_TYPE_KPROBE,
+        ProgType::Tracepoint => libbpf_sys::BPF_PROG_TYPE_TRACEPOINT,
+        ProgType::PerfEvent => libbpf_sys::BPF_PROG_TYPE_PERF_EVENT,
+        ProgType::RawTracepoint => libbpf_sys::BPF_PROG_TYPE_RAW_TRACEPOINT,
+        ProgType::Tracing | ProgType::Lsm => {
+            return Err("fentry / tp_btf / lsm programs need an attach target");
+        }
+    })
 }
 
 fn update_flags(f: UpdateFlags) -> u64 {

@@ -1,9 +1,10 @@
 //! The host kernel: whether bpf() can be used at all, which spec era it behaves as (probed,
-//! not assumed), and what every case on it shares: kfunc ids from vmlinux BTF, the BTF of
-//! programs and map values, and a private bpffs for pins.
+//! not assumed), and what every case on it shares: helper and kfunc ids from vmlinux BTF, the
+//! BTF of programs and map values, and a private bpffs for pins.
 
 use crate::sys::{self, BTF_KIND_FUNC, BTF_KIND_STRUCT, BtfBuilder, VmlinuxBtf};
-use spec::{Era, Features, Field, Kernel, ValueLayout};
+use spec::prog::{Helper, Kfunc as ProgKfunc};
+use spec::{Era, Features, Field, Kernel, ValueLayout, layout};
 use std::collections::HashMap;
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -43,6 +44,59 @@ pub struct Kfuncs {
     /// Releases the object `kptr_xchg` hands back.
     pub task_release: Option<Kfunc>,
 }
+
+/// The ids of the program model's functions ([`spec::prog::Helper`], [`spec::prog::Kfunc`])
+/// in this kernel, from its BTF: a helper's `enum bpf_func_id` value (`BPF_FUNC_<name>`), a
+/// kfunc's `BTF_KIND_FUNC` id. `None` where this kernel lacks the function.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FuncIds {
+    helpers: [Option<i32>; Helper::ALL.len()],
+    kfuncs: [Option<u32>; ProgKfunc::ALL.len()],
+}
+
+impl FuncIds {
+    fn probe(vm: &VmlinuxBtf) -> FuncIds {
+        let mut ids = FuncIds::default();
+        for (slot, h) in ids.helpers.iter_mut().zip(Helper::ALL) {
+            let name = h.kernel_name();
+            let member = format!("BPF_FUNC_{}", name.strip_prefix("bpf_").unwrap_or(name));
+            *slot = vm
+                .enum_value("bpf_func_id", &member)
+                .and_then(|v| i32::try_from(v).ok());
+        }
+        for (slot, k) in ids.kfuncs.iter_mut().zip(ProgKfunc::ALL) {
+            *slot = vm.find(k.kernel_name(), BTF_KIND_FUNC);
+        }
+        ids
+    }
+
+    /// The helper's `enum bpf_func_id` value.
+    pub fn helper(&self, h: Helper) -> Option<i32> {
+        let i = Helper::ALL.iter().position(|&x| x == h)?;
+        self.helpers[i]
+    }
+
+    /// The kfunc's vmlinux BTF id.
+    pub fn kfunc(&self, k: ProgKfunc) -> Option<u32> {
+        let i = ProgKfunc::ALL.iter().position(|&x| x == k)?;
+        self.kfuncs[i]
+    }
+}
+
+/// The BTF of a verifier case's program: one `int name(void)` `BTF_KIND_FUNC` per
+/// subprogram, in order.
+pub struct FuncBtf {
+    pub fd: OwnedFd,
+    /// The type id of each subprogram's function.
+    pub funcs: Vec<u32>,
+}
+
+/// The shape of a program's BTF: each subprogram's name and whether it is global.
+type FuncShape = Vec<(String, bool)>;
+
+/// Program BTFs kept by shape (names and linkages); past this many the cache starts over, so
+/// that arbitrary names cannot hold an unbounded number of BTF fds.
+const FUNC_BTF_CACHE: usize = 256;
 
 /// What the probe found, for the report.
 #[derive(Clone, Debug)]
@@ -88,77 +142,18 @@ pub struct ValueBtf {
     pub value: u32,
 }
 
-/// Where each kind of special field sits in a value: a canonical layout in which every kind
-/// has a fixed offset whether or not the value holds it (absent fields are holes of plain
-/// bytes), so that one callback body is right for elements of every map it may run on.
-/// A second field of a kind (the duplicate rules) follows the canonical part.
-#[derive(Clone, Copy, Debug)]
-pub struct Layout {
-    /// Byte offsets of the canonical timer, wq, task_work, kptr, kptr_untrusted, spin lock.
-    offsets: [u32; 6],
-    sizes: [u32; 6],
-    /// Size of the canonical part.
-    base: u32,
-}
-
-impl Layout {
-    fn new(s: Sizes) -> Layout {
-        let sizes = [s.timer, s.wq, s.task_work, 8, 8, s.spin_lock];
-        let mut offsets = [0; 6];
-        let mut off = 8;
-        for (o, size) in offsets.iter_mut().zip(sizes) {
-            off = u32::next_multiple_of(off, size.min(8));
-            *o = off;
-            off += size;
-        }
-        Layout {
-            offsets,
-            sizes,
-            base: off.next_multiple_of(8),
-        }
-    }
-
-    fn index(f: Field) -> usize {
-        Field::ALL
-            .iter()
-            .position(|&x| x == f)
-            .expect("every field")
-    }
-
-    /// The byte offset of the (first) field of kind `f`.
-    pub fn offset(&self, f: Field) -> u32 {
-        self.offsets[Self::index(f)]
-    }
-
-    /// The value size of a map with these fields.
-    pub fn size(&self, v: &ValueLayout) -> u32 {
-        let extra: u32 = Field::ALL
-            .iter()
-            .map(|&f| u32::from(v.count(f).saturating_sub(1)) * self.sizes[Self::index(f)])
-            .sum();
-        (self.base + extra).next_multiple_of(8)
-    }
-}
-
-/// Sizes of the special structs in this kernel (`struct bpf_timer` etc.).
-#[derive(Clone, Copy, Debug)]
-struct Sizes {
-    timer: u32,
-    wq: u32,
-    task_work: u32,
-    spin_lock: u32,
-}
-
 /// The kernel, probed once and shared by every case.
 pub struct Host {
     pub detection: Detection,
     pub kernel: Kernel,
     pub kfuncs: Kfuncs,
+    /// Helper and kfunc ids of the program model (verifier cases).
+    pub funcs: FuncIds,
     /// Possible CPUs (per-CPU map values are this many copies).
     pub ncpus: usize,
-    pub layout: Layout,
     prog_btf: ProgBtf,
     values: Mutex<HashMap<ValueLayout, Arc<ValueBtf>>>,
+    func_btfs: Mutex<HashMap<FuncShape, Arc<FuncBtf>>>,
     bpffs: Mutex<Option<String>>,
     cases: AtomicU64,
 }
@@ -240,17 +235,20 @@ impl Host {
         );
         let preempt_rt =
             std::fs::read_to_string("/sys/kernel/realtime").is_ok_and(|s| s.trim() == "1");
-        let size = |name: &str, default: u32| {
-            vm.find(name, BTF_KIND_STRUCT)
-                .and_then(|id| vm.size(id))
-                .map_or(default, |s| s as u32)
-        };
-        let sizes = Sizes {
-            timer: size("bpf_timer", 16),
-            wq: size("bpf_wq", 16),
-            task_work: size("bpf_task_work", 8),
-            spin_lock: size("bpf_spin_lock", 4),
-        };
+        // The spec's layout uses the UAPI sizes; a kernel whose BTF says otherwise cannot be
+        // compared with it.
+        for f in [Field::Timer, Field::Wq, Field::TaskWork, Field::SpinLock] {
+            let btf = vm
+                .find(f.kernel_name(), BTF_KIND_STRUCT)
+                .and_then(|id| vm.size(id));
+            if let Some(n) = btf.filter(|&n| n != u64::from(layout::size(f))) {
+                return Err(Unavailable(format!(
+                    "struct {} is {n} bytes here, the UAPI (and the spec) say {}",
+                    f.kernel_name(),
+                    layout::size(f)
+                )));
+            }
+        }
         let kernel = Kernel {
             era,
             features,
@@ -266,10 +264,11 @@ impl Host {
             },
             kernel,
             kfuncs,
+            funcs: FuncIds::probe(&vm),
             ncpus: possible_cpus(),
-            layout: Layout::new(sizes),
             prog_btf: ProgBtf::load().map_err(|e| Unavailable(format!("BPF_BTF_LOAD: {e}")))?,
             values: Mutex::new(HashMap::new()),
+            func_btfs: Mutex::new(HashMap::new()),
             bpffs: Mutex::new(None),
             cases: AtomicU64::new(0),
         })
@@ -279,6 +278,33 @@ impl Host {
     pub fn prog_btf(&self) -> (RawFd, u32, &[u32]) {
         let b = &self.prog_btf;
         (b.fd.as_raw_fd(), b.main, &b.callbacks)
+    }
+
+    /// The BTF of a program whose subprograms are `(name, global)`, in order: one `int
+    /// name(void)` function each, global or static (loaded on first use of the shape). The
+    /// names must be C identifiers (the kernel's BTF check refuses others).
+    pub fn func_btf(&self, subprogs: &[(&str, bool)]) -> Result<Arc<FuncBtf>, sys::Sys> {
+        let key: FuncShape = subprogs.iter().map(|&(n, g)| (n.to_owned(), g)).collect();
+        let mut cache = self.func_btfs.lock().expect("func BTF cache");
+        if let Some(b) = cache.get(&key) {
+            return Ok(Arc::clone(b));
+        }
+        let mut b = BtfBuilder::new();
+        let int = b.int("int", 4, true);
+        let proto = b.func_proto(int);
+        let funcs = subprogs
+            .iter()
+            .map(|&(name, global)| b.func(name, proto, global))
+            .collect();
+        let btf = Arc::new(FuncBtf {
+            fd: b.load()?,
+            funcs,
+        });
+        if cache.len() >= FUNC_BTF_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, Arc::clone(&btf));
+        Ok(btf)
     }
 
     /// The BTF of a map value with these special fields (loaded on first use).
@@ -301,12 +327,11 @@ impl Host {
         let u64_ = b.int("unsigned long long", 8, false);
         // An empty `struct task_struct`: the kernel finds the real one by name.
         let task = b.structure("task_struct", 0, &[]);
-        let l = self.layout;
         let mut fields: Vec<(String, u32, u32)> = vec![("data".into(), u64_, 0)];
-        let mut extra = l.base;
-        for (i, f) in Field::ALL.into_iter().enumerate() {
-            let size = l.sizes[i];
-            let ty = match f {
+        let mut types = std::collections::HashMap::new();
+        for (n, (off, f)) in layout::fields(v).into_iter().enumerate() {
+            let size = layout::size(f);
+            let ty = *types.entry(f).or_insert_with(|| match f {
                 Field::Kptr | Field::KptrUntrusted => {
                     let tagged = b.type_tag(f.kernel_name(), task);
                     b.ptr(tagged)
@@ -316,14 +341,8 @@ impl Host {
                     b.structure(f.kernel_name(), size, &[("__opaque", arr, 0)])
                 }
                 _ => b.structure(f.kernel_name(), size, &[("val", u32_, 0)]),
-            };
-            for n in 0..v.count(f) {
-                let off = if n == 0 { l.offsets[i] } else { extra };
-                if n > 0 {
-                    extra += size;
-                }
-                fields.push((format!("{}{n}", f.kernel_name()), ty, off));
-            }
+            });
+            fields.push((format!("{}{n}", f.kernel_name()), ty, off));
         }
         // The kernel wants members in offset order.
         fields.sort_by_key(|f| f.2);
@@ -331,7 +350,7 @@ impl Host {
             .iter()
             .map(|(n, t, o)| (n.as_str(), *t, *o))
             .collect();
-        let value = b.structure("value", l.size(v), &refs);
+        let value = b.structure("value", layout::value_size(v), &refs);
         Ok(ValueBtf {
             fd: b.load()?,
             key: u32_,
@@ -452,6 +471,12 @@ pub struct Census {
 }
 
 impl Census {
+    /// More fds, programs or maps than `before`: something was left behind. (Fewer is
+    /// another process's business: the program and map counts are system-wide.)
+    pub fn leaked_since(&self, before: &Census) -> bool {
+        self.fds > before.fds || self.progs > before.progs || self.maps > before.maps
+    }
+
     pub fn take() -> Census {
         let count = |kind| {
             let mut n = 0;

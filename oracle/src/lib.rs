@@ -13,6 +13,8 @@
 //! * [`cases`] generates valid-looking stories for differential runs.
 //! * [`regression`] words a divergence in kernel vocabulary and writes it as a scenario file
 //!   expecting the kernel's answers.
+//! * [`verify`] loads a verifier case ([`spec::prog::Case`]) and types the kernel's verdict
+//!   as the spec's [`spec::verify::Verdict`], the reason normalized by [`messages`].
 //!
 //! Only [`sys`] touches C (libbpf) and raw memory.
 
@@ -25,6 +27,8 @@ pub mod host;
 pub mod messages;
 pub mod regression;
 pub mod sys;
+pub mod vdiff;
+pub mod verify;
 
 pub use engine::{KernelEngine, Poison};
 pub use host::{Census, Host, Unavailable};

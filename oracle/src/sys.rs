@@ -304,7 +304,9 @@ pub struct ProgAttr<'a> {
     pub sleepable: bool,
     pub license: &'a str,
     pub insns: &'a [RawInsn],
+    /// The program's BTF (`prog_btf_fd`); 0 for none.
     pub btf_fd: RawFd,
+    /// `func_info` records; none passes no `func_info` at all.
     pub func_info: &'a [FuncInfo],
 }
 
@@ -317,19 +319,34 @@ pub struct LoadError {
 
 /// `BPF_F_SLEEPABLE`.
 const BPF_F_SLEEPABLE: u32 = 1 << 4;
+/// `BPF_LOG_LEVEL1`: the verifier's messages and the instruction-by-instruction trace (each
+/// instruction echoed before it is checked, register states at branches).
+pub const LOG_LEVEL1: u32 = 1;
 /// `BPF_LOG_STATS`: the verifier's messages (its verdict among them) and statistics, without
 /// the instruction-by-instruction trace of level 1, whose formatting would cost more than
 /// verifying.
-const LOG_MESSAGES: u32 = 4;
+pub const LOG_MESSAGES: u32 = 4;
 /// First log buffer; grown to `log_true_size` when the kernel says `-ENOSPC`.
 const LOG_START: usize = 16 << 10;
 
 /// `BPF_PROG_LOAD` with the verifier's messages logged, so that a rejected program needs no
 /// second verification to say why; the buffer grows when the kernel says `-ENOSPC`.
 pub fn prog_load(a: &ProgAttr<'_>) -> Result<OwnedFd, LoadError> {
+    prog_load_logged(a, LOG_MESSAGES)
+}
+
+/// `BPF_PROG_LOAD` at log level 0 (no log buffer: the verifier formats nothing), the fastest
+/// way to a verdict.
+pub fn prog_load_quiet(a: &ProgAttr<'_>) -> Result<OwnedFd, Sys> {
+    load_once(a, 0, &mut []).map_err(|(e, _)| e)
+}
+
+/// `BPF_PROG_LOAD` at log `level`, the whole log kept: the buffer grows to the kernel's
+/// `log_true_size` when it says `-ENOSPC`.
+pub fn prog_load_logged(a: &ProgAttr<'_>, level: u32) -> Result<OwnedFd, LoadError> {
     let mut buf = vec![0u8; LOG_START];
     loop {
-        match load_once(a, LOG_MESSAGES, &mut buf) {
+        match load_once(a, level, &mut buf) {
             Ok(fd) => return Ok(fd),
             Err((Sys(libc::ENOSPC), need)) if need as usize > buf.len() => {
                 buf = vec![0u8; need as usize];
@@ -348,12 +365,14 @@ fn load_once(a: &ProgAttr<'_>, level: u32, log: &mut [u8]) -> Result<OwnedFd, (S
         sz: size_of::<bpf::bpf_prog_load_opts>() as u64,
         prog_flags: if a.sleepable { BPF_F_SLEEPABLE } else { 0 },
         prog_btf_fd: a.btf_fd as u32,
-        func_info: a.func_info.as_ptr().cast(),
-        func_info_cnt: a.func_info.len() as u32,
-        func_info_rec_size: size_of::<FuncInfo>() as u32,
         log_level: level,
         ..Default::default()
     };
+    if !a.func_info.is_empty() {
+        o.func_info = a.func_info.as_ptr().cast();
+        o.func_info_cnt = a.func_info.len() as u32;
+        o.func_info_rec_size = size_of::<FuncInfo>() as u32;
+    }
     if !log.is_empty() {
         o.log_buf = log.as_mut_ptr().cast();
         o.log_size = log.len() as u32;

@@ -27,6 +27,17 @@ pub(crate) struct LineError {
     pub message: String,
 }
 
+impl LineError {
+    /// The error, in `file`.
+    pub(crate) fn in_file(self, file: &str) -> ParseError {
+        ParseError {
+            file: file.to_owned(),
+            line: self.line,
+            message: self.message,
+        }
+    }
+}
+
 /// `map_err` adaptor: attach `line` to a message.
 pub(crate) fn at(line: usize) -> impl Fn(String) -> LineError {
     move |message| LineError { line, message }

@@ -18,15 +18,20 @@ pub struct Line<'a> {
 
 /// The significant lines of a file, in order.
 pub fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
-    text.lines().enumerate().filter_map(|(i, raw)| {
-        let code = raw.split_once('#').map_or(raw, |(code, _comment)| code);
-        let body = code.trim_start();
-        let text = body.trim_end();
-        (!text.is_empty()).then(|| Line {
-            number: i + 1,
-            indent: code.chars().count() - body.chars().count(),
-            text,
-        })
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, raw)| significant(i + 1, raw))
+}
+
+/// Line `number` of a file, `raw`, if it holds something.
+pub fn significant(number: usize, raw: &str) -> Option<Line<'_>> {
+    let code = raw.split_once('#').map_or(raw, |(code, _comment)| code);
+    let body = code.trim_start();
+    let text = body.trim_end();
+    (!text.is_empty()).then(|| Line {
+        number,
+        indent: code.chars().count() - body.chars().count(),
+        text,
     })
 }
 
@@ -46,16 +51,23 @@ impl fmt::Display for Tok<'_> {
     }
 }
 
-/// Punctuation. `->` is here only to be reported when a line has two.
+/// Punctuation of scenario lines. `->` is here only to be reported when a line has two.
 const PUNCTS: [&str; 11] = ["->", "[", "]", "(", ")", ",", ":", "=", "|", ";", "<"];
+
+/// Punctuation of BPF instruction lines (`r1 <<= 2`, `*(u32 *)(r10 - 4) = r1`, `if r1 s> r2
+/// goto +1`), longest first: a mark is never the start of a longer one listed after it.
+pub const INSN_PUNCTS: [&str; 21] = [
+    "<<=", ">>=", "==", "!=", ">=", "<=", "+=", "-=", "*=", "&=", "|=", "^=", "=", "<", ">", "+",
+    "-", "*", "&", "(", ")",
+];
 
 const fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '.'
 }
 
-/// Split a piece of a line into tokens. A word is `[A-Za-z0-9_.]+`, optionally preceded by
-/// `-` (`-EINVAL`, `-1`).
-fn tokenize(s: &str) -> Result<Vec<Tok<'_>>, String> {
+/// Split a piece of a line into tokens, with the punctuation `puncts`. A word is
+/// `[A-Za-z0-9_.]+`, optionally preceded by `-` (`-EINVAL`, `-1`).
+fn tokenize<'a>(s: &'a str, puncts: &[&'static str]) -> Result<Vec<Tok<'a>>, String> {
     let mut toks = Vec::new();
     let mut rest = s.trim_start();
     while let Some(c) = rest.chars().next() {
@@ -69,7 +81,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok<'_>>, String> {
             let (word, after) = rest.split_at(word_len);
             toks.push(Tok::Word(word));
             rest = after;
-        } else if let Some(p) = PUNCTS.iter().find(|p| rest.starts_with(*p)) {
+        } else if let Some(p) = puncts.iter().find(|p| rest.starts_with(*p)) {
             toks.push(Tok::Punct(p));
             rest = &rest[p.len()..];
         } else {
@@ -88,9 +100,15 @@ pub struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// The tokens of a piece of a scenario line.
     pub fn new(s: &'a str) -> Result<Cursor<'a>, String> {
+        Cursor::with_puncts(s, &PUNCTS)
+    }
+
+    /// The tokens of `s`, with the punctuation `puncts` ([`INSN_PUNCTS`] for instructions).
+    pub fn with_puncts(s: &'a str, puncts: &[&'static str]) -> Result<Cursor<'a>, String> {
         Ok(Cursor {
-            toks: tokenize(s)?,
+            toks: tokenize(s, puncts)?,
             pos: 0,
         })
     }
@@ -111,15 +129,29 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// The next token, if `pick` takes it; else an error naming `what` was expected.
+    fn next_as<T>(&mut self, what: &str, pick: impl Fn(Tok<'a>) -> Option<T>) -> Result<T, String> {
+        let Some(taken) = self.peek().and_then(pick) else {
+            return Err(format!("expected {what}, {}", self.found()));
+        };
+        self.pos += 1;
+        Ok(taken)
+    }
+
     /// The next token, which must be a word; `what` names it in the error.
     pub fn word(&mut self, what: &str) -> Result<&'a str, String> {
-        match self.peek() {
-            Some(Tok::Word(w)) => {
-                self.pos += 1;
-                Ok(w)
-            }
-            _ => Err(format!("expected {what}, {}", self.found())),
-        }
+        self.next_as(what, |t| match t {
+            Tok::Word(w) => Some(w),
+            Tok::Punct(_) => None,
+        })
+    }
+
+    /// The next token, which must be punctuation; `what` names it in the error.
+    pub fn punct(&mut self, what: &str) -> Result<&'static str, String> {
+        self.next_as(what, |t| match t {
+            Tok::Punct(p) => Some(p),
+            Tok::Word(_) => None,
+        })
     }
 
     /// Consume `p` if it is next.
@@ -172,5 +204,33 @@ impl<'a> Cursor<'a> {
                 return Ok(items);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_instruction_mark_hides_a_longer_one_listed_after_it() {
+        for (i, mark) in INSN_PUNCTS.iter().enumerate() {
+            let hidden: Vec<&&str> = INSN_PUNCTS[i + 1..]
+                .iter()
+                .filter(|longer| longer.starts_with(mark))
+                .collect();
+            assert!(hidden.is_empty(), "`{mark}` hides {hidden:?}");
+        }
+    }
+
+    #[test]
+    fn instruction_lines_split_into_words_and_marks() {
+        let toks = tokenize("*(u32 *)(r10 -4) <<= -5", &INSN_PUNCTS).unwrap();
+        let shown: Vec<String> = toks.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "*", "(", "u32", "*", ")", "(", "r10", "-4", ")", "<<=", "-5"
+            ]
+        );
     }
 }

@@ -12,7 +12,10 @@
 //! * words the results ([`render_actual`], [`ScenarioRun::problems`]) in file syntax and
 //!   kernel vocabulary, with the file's names;
 //! * writes a generated story (steps and the answers to expect) as a file ([`render`]), the
-//!   inverse of [`parse()`].
+//!   inverse of [`parse()`];
+//! * reads and writes verifier case files (`*.bpfv`, `docs/verifier-case-format.md`): one
+//!   program load in BPF assembly with its verdict per era ([`parse_case`], [`render_case`]),
+//!   sharing the header, `map` line and era sets of scenario files.
 //!
 //! Parsing is two phases: module `parse` turns lines into a syntax tree with names
 //! unresolved, and module `compile` resolves names to the spec's indices in declaration
@@ -28,6 +31,7 @@ mod report;
 mod run;
 mod syntax;
 mod value;
+mod verifier_case;
 mod write;
 
 pub use eras::EraSet;
@@ -38,6 +42,9 @@ pub use model::{
 };
 pub use report::{render_actual, render_expected};
 pub use run::{ScenarioRun, StepResult, Verdict, run};
+pub use verifier_case::{
+    CaseFile, Observed, VerdictOverride, as_stated, parse_case, render_case, render_program,
+};
 pub use write::{RenderError, Story, as_written, render};
 
 use std::path::Path;
@@ -45,11 +52,6 @@ use std::path::Path;
 /// Parse the scenario `text`; `file` names it in errors and reports.
 pub fn parse(text: &str, file: impl AsRef<Path>) -> Result<Scenario, ParseError> {
     let file = file.as_ref().display().to_string();
-    let located = |e: error::LineError| ParseError {
-        file: file.clone(),
-        line: e.line,
-        message: e.message,
-    };
-    let syntax = parse::file(text).map_err(located)?;
-    compile::compile(file.clone(), syntax).map_err(located)
+    let syntax = parse::file(text).map_err(|e| e.in_file(&file))?;
+    compile::compile(file.clone(), syntax).map_err(|e| e.in_file(&file))
 }

@@ -37,6 +37,8 @@ pub struct MapDecl<'a> {
     pub name: &'a str,
     pub spec: MapSpec,
     pub inner: Option<&'a str>,
+    /// Created with key / value BTF: always in scenario files; `nobtf` in verifier case files.
+    pub btf: bool,
 }
 
 /// `prog <name> <type> ...` and its block.

@@ -8,7 +8,7 @@
 //! naming the step, never a silent change (the list is in module `resolve`).
 
 mod resolve;
-mod text;
+pub(crate) mod text;
 
 use crate::eras::EraSet;
 use crate::model::{Expected, Header, ProgDecl, Scenario};
@@ -83,11 +83,8 @@ pub fn render(story: &Story<'_>) -> Result<String, RenderError> {
         steps: Vec::new(),
     };
     let (mut progs, mut maps): (Vec<&ProgSpec>, usize) = (Vec::new(), 0);
-    let mut out = format!("scenario {}\n", story.slug);
-    for source in story.sources {
-        out += &format!("source {source}\n");
-    }
-    out += &format!("eras {}\n\n", story.eras);
+    let mut out = text::header_lines("scenario", story.slug, story.sources, story.eras);
+    out.push('\n');
     for (i, (action, answer)) in steps.iter().zip(story.answers).enumerate() {
         let head = text::head(action, maps, &progs);
         let mut block = String::new();

@@ -1,5 +1,7 @@
 //! Every invalid file is one `FILE:LINE: what is wrong` error naming the right line.
 
+mod support;
+
 use scenario::parse;
 
 /// Lines 1 to 3.
@@ -12,18 +14,13 @@ fn error_in(body: &str) -> (usize, String) {
 
 fn error_of(text: &str) -> (usize, String) {
     let e = parse(text, "dir/t.bpfs").expect_err("the file should not parse");
-    let shown = e.to_string();
-    assert_eq!(shown, format!("dir/t.bpfs:{}: {}", e.line, e.message));
-    assert!(!shown.contains('\n'), "more than one line: {shown:?}");
-    (e.line, e.message)
+    support::line_and_message(e, "dir/t.bpfs")
 }
 
 /// The error is on `line` and its message contains `words`.
 #[track_caller]
 fn assert_error(body: &str, line: usize, words: &str) {
-    let (at, message) = error_in(body);
-    assert_eq!(at, line, "{message}");
-    assert!(message.contains(words), "`{message}` lacks `{words}`");
+    support::assert_at(error_in(body), line, words);
 }
 
 const TIMER_MAP: &str = "map arr array max_entries=1 value=timer\n";

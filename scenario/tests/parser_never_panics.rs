@@ -1,22 +1,44 @@
-//! No input makes the parser panic: truncated, shuffled and corrupted versions of the fixtures
-//! and plain garbage all give `Ok` or a one-line error on a line of the input.
+//! No input makes a parser panic: truncated, shuffled and corrupted versions of the fixtures
+//! (scenario files through `parse`, verifier case files through `parse_case`) and plain
+//! garbage all give `Ok` or a one-line error on a line of the input.
 
-use scenario::parse;
+use scenario::{ParseError, parse, parse_case};
 
-fn fixtures() -> Vec<String> {
+/// A parser of the crate, as the errors it gives.
+type Parser = fn(&str) -> Result<(), ParseError>;
+
+fn scenario_file(text: &str) -> Result<(), ParseError> {
+    parse(text, "fuzz.bpfs").map(drop)
+}
+
+fn case_file(text: &str) -> Result<(), ParseError> {
+    parse_case(text, "fuzz.bpfv").map(drop)
+}
+
+/// The parser of each format, by the extension of its files.
+const FORMATS: [(&str, Parser); 2] = [("bpfs", scenario_file), ("bpfv", case_file)];
+
+/// Each fixture, with the parser of its format.
+fn fixtures() -> Vec<(String, Parser)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-    let mut texts: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect();
-    assert!(texts.len() >= 2, "fixtures missing");
-    texts.sort();
-    texts
+    let mut fixtures = Vec::new();
+    for (extension, parser) in FORMATS {
+        let mut texts: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|x| x == extension))
+            .map(|path| std::fs::read_to_string(path).unwrap())
+            .collect();
+        assert!(texts.len() >= 2, "`*.{extension}` fixtures missing");
+        texts.sort();
+        fixtures.extend(texts.into_iter().map(|text| (text, parser)));
+    }
+    fixtures
 }
 
 /// Parse; on error, the error must be one line naming a line of `text` (or line 1).
-fn survives(text: &str) {
-    if let Err(e) = parse(text, "fuzz.bpfs") {
+fn survives(parser: Parser, text: &str) {
+    if let Err(e) = parser(text) {
         let shown = e.to_string();
         assert!(!shown.contains('\n'), "multi-line error {shown:?}");
         assert!(
@@ -42,31 +64,31 @@ impl Lcg {
 
 #[test]
 fn every_prefix_of_every_fixture_parses_or_errs() {
-    for text in fixtures() {
+    for (text, parser) in fixtures() {
         for (i, _) in text.char_indices() {
-            survives(&text[..i]);
+            survives(parser, &text[..i]);
         }
     }
 }
 
 #[test]
 fn dropping_or_doubling_any_line_parses_or_errs() {
-    for text in fixtures() {
+    for (text, parser) in fixtures() {
         let lines: Vec<&str> = text.lines().collect();
         for i in 0..lines.len() {
             let mut dropped = lines.clone();
             dropped.remove(i);
-            survives(&dropped.join("\n"));
+            survives(parser, &dropped.join("\n"));
             let mut doubled = lines.clone();
             doubled.insert(i, lines[i]);
-            survives(&doubled.join("\n"));
+            survives(parser, &doubled.join("\n"));
         }
     }
 }
 
 #[test]
 fn corrupted_characters_parse_or_err() {
-    const NOISE: [&str; 20] = [
+    const NOISE: [&str; 28] = [
         "[",
         "]",
         "(",
@@ -87,9 +109,17 @@ fn corrupted_characters_parse_or_err() {
         "99999999999999999999",
         "self",
         "\u{0}",
+        "*",
+        "&",
+        "+",
+        "<<=",
+        "0x",
+        "r11",
+        "ll",
+        "log |",
     ];
     let mut rng = Lcg(0x5eed);
-    for text in fixtures() {
+    for (text, parser) in fixtures() {
         let chars: Vec<char> = text.chars().collect();
         for _ in 0..3_000 {
             let mut mutated: String = chars.iter().collect();
@@ -106,7 +136,7 @@ fn corrupted_characters_parse_or_err() {
                     mutated.insert_str(at, noise);
                 }
             }
-            survives(&mutated);
+            survives(parser, &mutated);
         }
     }
 }
@@ -131,7 +161,20 @@ fn garbage_parses_or_errs() {
         "scenario x\nsource s\neras all\nmap m array max_entries=1 value=\n",
         "scenario x\nsource s\neras all\n\u{2028}step\u{85}",
         "->->->[[[(((",
+        "case",
+        "case x\nsource s\neras all\nlog",
+        "case x\nsource s\neras all\nobserved linux  (era ):",
+        "case x\nsource s\neras all\nobserved linux 1 (era 7.0): map",
+        "case x\nsource s\neras all\nmap m array max_entries=1 -> -E\nprog xdp\nfunc f\n",
+        "case x\nsource s\neras all\nprog xdp -> accept\nfunc f\n  r1 = -\n  r1 = - ll\n",
+        "case x\nsource s\neras all\nprog xdp -> accept\nfunc f\n  *(u8 *)(r1 - -0x) = r\n",
+        "case x\nsource s\neras all\nprog xdp -> accept\nfunc f\n  if r1 s\n  goto +-\n",
+        "case x\nsource s\neras all\nprog xdp -> accept\nfunc f\n  r1 = &\n  call\n  r\n",
+        "case x\nsource s\neras all\nprog xdp -> accept\nfunc f\n  r1 = 0x8000000000000000 ll\n",
+        "case x\nsource s\neras all\nprog xdp -> accept\nfunc f\n  goto -32769\n  r1 = -2147483649\n",
     ] {
-        survives(text);
+        for (_, parser) in FORMATS {
+            survives(parser, text);
+        }
     }
 }

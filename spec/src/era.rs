@@ -61,6 +61,10 @@ impl Era {
             btf_record: false,
             attach_checks_after_maps: false,
             sleepable_uprobes: false,
+            implicit_kfunc_args: false,
+            array_lookup_elides_null: false,
+            task_kfuncs_in_tracepoints: false,
+            kfunc_args_trusted_by_default: false,
         };
         match self {
             Era::V5_15 => v5_15,
@@ -76,16 +80,20 @@ impl Era {
                 timer_cpu_pin_flag: true,
                 wq: true,
                 defer_free_in_callback: true,
+                task_kfuncs_in_tracepoints: true,
                 ..Era::V6_1.features()
             },
             Era::V6_18 => Features {
                 task_work: true,
                 preempt_rt_rejects_timer: true,
+                array_lookup_elides_null: true,
                 ..Era::V6_12.features()
             },
             Era::V7_0 => Features {
                 timer_cancel_async: true,
                 tracing_progs_reject_timer: false,
+                implicit_kfunc_args: true,
+                kfunc_args_trusted_by_default: true,
                 ..Era::V6_18.features()
             },
         }
@@ -181,6 +189,22 @@ pub struct Features {
     /// fmod_ret, lsm, iter and uprobe programs can be sleepable", v6.0). Found by the kernel
     /// oracle on 6.18.
     pub sleepable_uprobes: bool,
+    /// kfuncs with a hidden `struct bpf_prog_aux *` argument are called by their plain names,
+    /// without it (`KF_IMPLICIT_ARGS`, b236134f70ba, v7.0): `bpf_wq_set_callback`,
+    /// `bpf_task_work_schedule_{signal,resume}`. Before, programs call the `_impl` forms and
+    /// pass the hidden argument (`aux__ign`, then `aux__prog`), which the verifier ignores.
+    pub implicit_kfunc_args: bool,
+    /// `bpf_map_lookup_elem` on an array with a constant key below `max_entries` gives a
+    /// pointer that is not NULL (`can_elide_value_nullness`, v6.14). Observed on 6.18 (the
+    /// selftest mirror's findings).
+    pub array_lookup_elides_null: bool,
+    /// `bpf_task_from_pid` / `bpf_task_release` (the generic kfunc set) may be called from
+    /// tracepoint and perf_event programs (v6.12; before, the set was not registered for
+    /// them).
+    pub task_kfuncs_in_tracepoints: bool,
+    /// Every kfunc's pointer arguments are trusted unless marked otherwise (`KF_TRUSTED_ARGS`
+    /// by default, v7.0): a maybe-NULL argument is refused before its kind is looked at.
+    pub kfunc_args_trusted_by_default: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.

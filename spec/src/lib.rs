@@ -30,10 +30,13 @@ pub mod errno;
 #[cfg(feature = "arbitrary")]
 pub mod generate;
 pub mod invariants;
+pub mod layout;
 pub mod op;
 pub mod outcome;
+pub mod prog;
 mod step;
 pub mod verifier;
+pub mod verify;
 pub mod world;
 
 pub use engine::{Action, Actual, Engine, SpecEngine};

@@ -102,12 +102,148 @@ pub enum RejectReason {
     /// may only look inner maps up ("cannot pass map_type %d into func %s#%d", verifier.c
     /// `check_map_func_compatibility`, all eras). Found by the kernel oracle.
     MapTypeNotForFunc,
+    // The instruction-level rules of `crate::verify` (the program model of `crate::prog`).
+    /// A register read before it was written ("R%d !read_ok", verifier.c `check_reg_arg`, all
+    /// eras).
+    UninitRegister,
+    /// A write to `r10` ("frame pointer is read only", `check_reg_arg`).
+    FramePointerReadOnly,
+    /// A load or store through a register that is not a pointer to memory ("R%d invalid mem
+    /// access 'scalar'", `check_mem_access`).
+    InvalidMemAccess,
+    /// A load, store or arithmetic on a pointer that may be NULL ("R%d invalid mem access
+    /// 'map_value_or_null'", `check_mem_access`; "R%d pointer arithmetic on map_value_or_null
+    /// prohibited, null-check it first", `adjust_ptr_min_max_vals`).
+    PossiblyNullDeref,
+    /// "invalid access to map value, value_size=%d off=%d size=%d" (`check_map_access_type` /
+    /// `__check_mem_access`).
+    MapValueOutOfBounds,
+    /// A stack access outside the 512-byte frame ("invalid write to stack R%d off=%d size=%d",
+    /// `check_stack_access_within_bounds`).
+    StackOutOfBounds,
+    /// A store through an async callback's key pointer ("write to change key R%d not allowed",
+    /// `check_mem_access` on `PTR_TO_MAP_KEY`).
+    WriteToKey,
+    /// A helper argument of the wrong register type ("R%d type=%s expected=%s",
+    /// `check_reg_type`).
+    ArgTypeMismatch,
+    /// A kfunc argument that must be a map value is not ("arg#%d doesn't point to a map value" /
+    /// "R%d doesn't point to a map value", `check_kfunc_args`).
+    NotMapValue,
+    /// A kfunc `__map` argument that is not a map ("pointer in R%d isn't map pointer").
+    NotMapPointer,
+    /// A plain load or store touching a special field ("%s cannot be accessed directly by
+    /// load/store", `check_map_access`).
+    SpecialFieldAccess(Field),
+    /// "R%d doesn't have constant offset. %s has to be at the constant offset"
+    /// (`check_map_field_pointer` / `process_timer_func`).
+    FieldNotConstOffset(Field),
+    /// "map '%s' has to have BTF in order to use %s".
+    MapNeedsBtf(Field),
+    /// The pointer is to a value holding the field, but not at the field: "off %lld doesn't
+    /// point to 'struct %s' that is at %d"; for kptrs "off=%d doesn't point to kptr".
+    FieldOffsetMismatch(Field),
+    /// The async object's map is not the map argument ("timer pointer in R1 map_uid=%d doesn't
+    /// match map pointer in R2 map_uid=%d", "workqueue pointer in R1 ...", "bpf_task_work
+    /// pointer in R2 ... R3 ..."). The uids are the verifier's register ids, not compared.
+    MapMismatch(Field),
+    /// A callback that is not a static subprogram ("callback function not static",
+    /// `check_ld_imm`).
+    CallbackNotStatic,
+    /// A subprogram address without BTF `func_info` ("missing btf func_info").
+    MissingFuncInfo,
+    /// An async callback's R0 at exit outside its range ("At async callback return the register
+    /// R0 ... should have been in [%d, %d]", `check_return_code`).
+    AsyncCbBadReturn,
+    /// A sleepable helper where sleeping is not allowed ("helper call might sleep in a
+    /// non-sleepable prog", `check_helper_call`).
+    HelperMightSleep,
+    /// "combined stack size of %d calls is %d. Too large" (`check_max_stack_depth`).
+    CombinedStackTooLarge,
+    /// "the call stack of %d frames is too deep !" (`check_max_stack_depth` /
+    /// `check_func_call`).
+    CallStackTooDeep,
+    /// "store to referenced kptr disallowed" (`check_map_kptr_access`).
+    KptrStoreToReferenced,
+    /// "kptr access size must be BPF_DW".
+    KptrBadSize,
+    /// "kptr access misaligned expected=%u off=%llu".
+    KptrMisaligned,
+    /// "off=%d kptr isn't referenced kptr" (`process_kptr_func`).
+    KptrNotReferenced,
+    /// A store into a kptr field of a register of the wrong type ("invalid kptr access, R%d
+    /// type=%s%s expected=%s%s") or of a non-zero immediate ("BPF_ST imm must be 0 when
+    /// storing to kptr at off=%u").
+    KptrBadStore,
+    /// An acquired reference still held at exit ("Unreleased reference id=%d alloc_insn=%d",
+    /// `check_reference_leak`).
+    UnreleasedReference,
+    /// A maybe-NULL pointer where a trusted one is needed ("Possibly NULL pointer passed to
+    /// trusted R%d", `check_kfunc_args`).
+    NullPointerArg,
+    /// A kfunc this program type may not call ("calling kernel function %s is not allowed",
+    /// `check_kfunc_call`).
+    KfuncNotAllowed(&'static str),
+    /// "jump out of range from insn %d to %d" (`check_subprogs`).
+    JumpOutOfRange,
+    /// "unreachable insn %d" (`check_cfg`).
+    UnreachableInsn,
+    /// "last insn is not an exit or jmp" (`check_subprogs`).
+    FallsOffEnd,
     /// A kernel rejection whose log line the oracle's message table does not map. Only the
     /// kernel oracle produces it; the spec never does, so it always shows as a divergence.
     Unmapped,
 }
 
 impl RejectReason {
+    /// One reason of each name a file may state (every reason but [`RejectReason::Unmapped`]).
+    pub const ALL: [RejectReason; 44] = [
+        RejectReason::UnknownFunc(""),
+        RejectReason::TracingProgCannotUseTimer,
+        RejectReason::TracingProgCannotUseWq,
+        RejectReason::TimerOnPreemptRt,
+        RejectReason::NoValidField(Field::Timer),
+        RejectReason::GplOnly(""),
+        RejectReason::SyscallNotSleepable,
+        RejectReason::CannotBeSleepable,
+        RejectReason::InnerOfPlainMap,
+        RejectReason::FieldOfMapInMap,
+        RejectReason::WriteIntoMapForbidden,
+        RejectReason::MapTypeNotForFunc,
+        RejectReason::UninitRegister,
+        RejectReason::FramePointerReadOnly,
+        RejectReason::InvalidMemAccess,
+        RejectReason::PossiblyNullDeref,
+        RejectReason::MapValueOutOfBounds,
+        RejectReason::StackOutOfBounds,
+        RejectReason::WriteToKey,
+        RejectReason::ArgTypeMismatch,
+        RejectReason::NotMapValue,
+        RejectReason::NotMapPointer,
+        RejectReason::SpecialFieldAccess(Field::Timer),
+        RejectReason::FieldNotConstOffset(Field::Timer),
+        RejectReason::MapNeedsBtf(Field::Timer),
+        RejectReason::FieldOffsetMismatch(Field::Timer),
+        RejectReason::MapMismatch(Field::Timer),
+        RejectReason::CallbackNotStatic,
+        RejectReason::MissingFuncInfo,
+        RejectReason::AsyncCbBadReturn,
+        RejectReason::HelperMightSleep,
+        RejectReason::CombinedStackTooLarge,
+        RejectReason::CallStackTooDeep,
+        RejectReason::KptrStoreToReferenced,
+        RejectReason::KptrBadSize,
+        RejectReason::KptrMisaligned,
+        RejectReason::KptrNotReferenced,
+        RejectReason::KptrBadStore,
+        RejectReason::UnreleasedReference,
+        RejectReason::NullPointerArg,
+        RejectReason::KfuncNotAllowed(""),
+        RejectReason::JumpOutOfRange,
+        RejectReason::UnreachableInsn,
+        RejectReason::FallsOffEnd,
+    ];
+
     /// The name used in scenario files.
     pub const fn name(&self) -> &'static str {
         match self {
@@ -123,6 +259,38 @@ impl RejectReason {
             RejectReason::FieldOfMapInMap => "field_of_map_in_map",
             RejectReason::WriteIntoMapForbidden => "write_into_map_forbidden",
             RejectReason::MapTypeNotForFunc => "map_type_not_for_func",
+            RejectReason::UninitRegister => "uninit_register",
+            RejectReason::FramePointerReadOnly => "frame_pointer_read_only",
+            RejectReason::InvalidMemAccess => "invalid_mem_access",
+            RejectReason::PossiblyNullDeref => "possibly_null_deref",
+            RejectReason::MapValueOutOfBounds => "map_value_out_of_bounds",
+            RejectReason::StackOutOfBounds => "stack_out_of_bounds",
+            RejectReason::WriteToKey => "write_to_key",
+            RejectReason::ArgTypeMismatch => "arg_type_mismatch",
+            RejectReason::NotMapValue => "not_map_value",
+            RejectReason::NotMapPointer => "not_map_pointer",
+            RejectReason::SpecialFieldAccess(_) => "special_field_access",
+            RejectReason::FieldNotConstOffset(_) => "field_not_const_offset",
+            RejectReason::MapNeedsBtf(_) => "map_needs_btf",
+            RejectReason::FieldOffsetMismatch(_) => "field_offset_mismatch",
+            RejectReason::MapMismatch(_) => "map_mismatch",
+            RejectReason::CallbackNotStatic => "callback_not_static",
+            RejectReason::MissingFuncInfo => "missing_func_info",
+            RejectReason::AsyncCbBadReturn => "async_cb_bad_return",
+            RejectReason::HelperMightSleep => "helper_might_sleep",
+            RejectReason::CombinedStackTooLarge => "combined_stack_too_large",
+            RejectReason::CallStackTooDeep => "call_stack_too_deep",
+            RejectReason::KptrStoreToReferenced => "kptr_store_to_referenced",
+            RejectReason::KptrBadSize => "kptr_bad_size",
+            RejectReason::KptrMisaligned => "kptr_misaligned",
+            RejectReason::KptrNotReferenced => "kptr_not_referenced",
+            RejectReason::KptrBadStore => "kptr_bad_store",
+            RejectReason::UnreleasedReference => "unreleased_reference",
+            RejectReason::NullPointerArg => "null_pointer_arg",
+            RejectReason::KfuncNotAllowed(_) => "kfunc_not_allowed",
+            RejectReason::JumpOutOfRange => "jump_out_of_range",
+            RejectReason::UnreachableInsn => "unreachable_insn",
+            RejectReason::FallsOffEnd => "falls_off_end",
             RejectReason::Unmapped => "unmapped",
         }
     }
@@ -133,7 +301,13 @@ impl fmt::Display for RejectReason {
         match self {
             RejectReason::UnknownFunc(n) => write!(f, "unknown_func ({n})"),
             RejectReason::GplOnly(n) => write!(f, "gpl_only ({n})"),
-            RejectReason::NoValidField(x) => write!(f, "no_valid_field ({})", x.kernel_name()),
+            RejectReason::KfuncNotAllowed(n) => write!(f, "kfunc_not_allowed ({n})"),
+            RejectReason::NoValidField(x)
+            | RejectReason::SpecialFieldAccess(x)
+            | RejectReason::FieldNotConstOffset(x)
+            | RejectReason::MapNeedsBtf(x)
+            | RejectReason::FieldOffsetMismatch(x)
+            | RejectReason::MapMismatch(x) => write!(f, "{} ({})", self.name(), x.kernel_name()),
             r => f.write_str(r.name()),
         }
     }
@@ -217,4 +391,18 @@ pub enum Outcome {
 pub enum Observation {
     Alive(bool),
     Count(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RejectReason;
+
+    #[test]
+    fn every_reason_name_is_listed_once() {
+        let mut names: Vec<_> = RejectReason::ALL.iter().map(|r| r.name()).collect();
+        names.sort_unstable();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(names.len(), n, "a reason is listed twice");
+    }
 }

@@ -5,7 +5,10 @@
 //! (`check_helper_call` / `check_kfunc_call`). `World::prog_load` runs them in the era's
 //! order.
 
-use crate::op::{Call, CbIdx, Field, MapIdx, MapRef, MapSpec, ProgSpec, ProgType, Stmt, Target};
+use crate::Features;
+use crate::op::{
+    Call, CbIdx, Field, MapIdx, MapRef, MapSpec, ProgSpec, ProgType, Stmt, Target, ValueLayout,
+};
 use crate::outcome::RejectReason;
 use crate::world::World;
 
@@ -28,11 +31,14 @@ pub fn check_kfuncs(w: &World, spec: &ProgSpec) -> Result<(), RejectReason> {
 /// types may be only if `can_be_sleepable` says so. It runs before the map fds are resolved
 /// until the kernels with [`crate::Features::attach_checks_after_maps`], after them since.
 pub fn check_attach(w: &World, spec: &ProgSpec) -> Result<(), RejectReason> {
-    match (spec.ty, spec.sleepable) {
+    attach_rule(&w.kernel.features, spec.ty, spec.sleepable)
+}
+
+/// [`check_attach`] on the program's type and sleepable flag.
+pub fn attach_rule(f: &Features, ty: ProgType, sleepable: bool) -> Result<(), RejectReason> {
+    match (ty, sleepable) {
         (ProgType::Syscall, false) => Err(RejectReason::SyscallNotSleepable),
-        (ty, true) if !ty.can_be_sleepable(&w.kernel.features) => {
-            Err(RejectReason::CannotBeSleepable)
-        }
+        (ty, true) if !ty.can_be_sleepable(f) => Err(RejectReason::CannotBeSleepable),
         _ => Ok(()),
     }
 }
@@ -41,9 +47,12 @@ pub fn check_attach(w: &World, spec: &ProgSpec) -> Result<(), RejectReason> {
 /// the first time an instruction names it: timers (5.15 to 6.x), then wqs (6.10 to 6.x); both
 /// checks are gone in 7.0.
 pub fn check_map_compat(w: &World, spec: &ProgSpec, m: MapIdx) -> Result<(), RejectReason> {
-    let f = w.kernel.features;
-    if f.tracing_progs_reject_timer && spec.ty.is_tracing() {
-        let v = w.map(m).spec.value;
+    map_compat(&w.kernel.features, spec.ty, &w.map(m).spec.value)
+}
+
+/// [`check_map_compat`] on the program's type and the map's recorded fields.
+pub fn map_compat(f: &Features, ty: ProgType, v: &ValueLayout) -> Result<(), RejectReason> {
+    if f.tracing_progs_reject_timer && ty.is_tracing() {
         if v.timer > 0 {
             return Err(RejectReason::TracingProgCannotUseTimer);
         }
@@ -202,6 +211,11 @@ fn check_call(
     if let Some(map) = target_map(w, map)
         && map.value.count(field) == 0
     {
+        // `process_kptr_func`: a value with only an untrusted kptr has kptrs, none at the
+        // referenced kptr's offset ("off=%d doesn't point to kptr").
+        if field == Field::Kptr && map.value.kptr_untrusted > 0 {
+            return Err(RejectReason::FieldOffsetMismatch(Field::Kptr));
+        }
         return Err(RejectReason::NoValidField(field));
     }
     Ok(())

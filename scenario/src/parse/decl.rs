@@ -2,7 +2,7 @@
 
 use super::expect::Form;
 use super::stmt::stmt;
-use super::{map, on_line};
+use super::{map, override_line};
 use crate::error::{LineError, at};
 use crate::lex::{Cursor, Line};
 use crate::syntax::{CallbackDecl, MapDecl, ProgDecl, SynOverride};
@@ -50,13 +50,22 @@ fn once<T>(slot: &mut Option<T>, value: T, option: &str) -> Result<(), String> {
     }
 }
 
-/// `map <name> <type> max_entries=<N> [value=...] [flags=...] [inner=<map>]`.
-pub(super) fn map_decl<'a>(c: &mut Cursor<'a>) -> Result<MapDecl<'a>, String> {
+/// `map <name> <type> max_entries=<N> [value=...] [flags=...] [inner=<map>]`, and `nobtf` if
+/// `nobtf_allowed` (verifier case files: the map is created without key / value BTF).
+pub(crate) fn map_decl<'a>(c: &mut Cursor<'a>, nobtf_allowed: bool) -> Result<MapDecl<'a>, String> {
     let map = name(c.word("a map name")?)?;
     let kind = lookup(&MAP_KINDS, c.word("a map type")?, "map type")?;
     let (mut max_entries, mut value, mut flags, mut inner) = (None, None, None, None);
+    let mut btf = true;
     while !c.at_end() {
         let option = c.word("a map option")?;
+        if nobtf_allowed && option == "nobtf" {
+            if !btf {
+                return Err("`nobtf` given twice".to_owned());
+            }
+            btf = false;
+            continue;
+        }
         c.expect("=")?;
         match option {
             "max_entries" => once(
@@ -86,7 +95,8 @@ pub(super) fn map_decl<'a>(c: &mut Cursor<'a>) -> Result<MapDecl<'a>, String> {
             "inner" => once(&mut inner, name(c.word("a map name")?)?, option)?,
             _ => {
                 return Err(format!(
-                    "unknown map option `{option}` (known: max_entries, value, flags, inner)"
+                    "unknown map option `{option}` (known: max_entries, value, flags, inner{})",
+                    if nobtf_allowed { ", nobtf" } else { "" }
                 ));
             }
         }
@@ -101,6 +111,7 @@ pub(super) fn map_decl<'a>(c: &mut Cursor<'a>) -> Result<MapDecl<'a>, String> {
             inner: None,
         },
         inner,
+        btf,
     })
 }
 
@@ -120,23 +131,53 @@ pub(crate) const PROG_TYPES: [(&str, ProgType); 11] = [
 
 pub(crate) const LICENSES: [(&str, bool); 2] = [("GPL", true), ("proprietary", false)];
 
-/// `prog <name> <type> [sleepable] [license=GPL|proprietary]`; the body comes from the block.
+/// The options of a `prog` line that every file format has: `sleepable` and
+/// `license=GPL|proprietary`.
+#[derive(Debug, Default)]
+pub(crate) struct ProgOptions {
+    sleepable: Option<bool>,
+    gpl: Option<bool>,
+}
+
+impl ProgOptions {
+    /// Take `option`, the word just read from `c`, if it is one of them (`true`).
+    pub(crate) fn take(&mut self, option: &str, c: &mut Cursor<'_>) -> Result<bool, String> {
+        match option {
+            "sleepable" => once(&mut self.sleepable, true, option)?,
+            "license" => {
+                c.expect("=")?;
+                let license = lookup(&LICENSES, c.word("a license")?, "license")?;
+                once(&mut self.gpl, license, option)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// `BPF_F_SLEEPABLE`: off unless stated.
+    pub(crate) fn sleepable(&self) -> bool {
+        self.sleepable.unwrap_or(false)
+    }
+
+    /// A GPL-compatible license: `GPL` unless stated.
+    pub(crate) fn gpl(&self) -> bool {
+        self.gpl.unwrap_or(true)
+    }
+}
+
+/// `prog <name> <type> [sleepable] [license=GPL|proprietary] [on <map>]`; the body comes from
+/// the block.
 pub(super) fn prog_decl<'a>(c: &mut Cursor<'a>) -> Result<ProgDecl<'a>, String> {
     let name = name(c.word("a program name")?)?;
     let ty = lookup(&PROG_TYPES, c.word("a program type")?, "program type")?;
-    let (mut sleepable, mut gpl, mut on) = (None, None, None);
+    let (mut options, mut on) = (ProgOptions::default(), None);
     while !c.at_end() {
         match c.word("a program option")? {
-            "sleepable" => once(&mut sleepable, true, "sleepable")?,
             "on" => {
                 let m = map(c)?;
                 once(&mut on, m, "on")?;
             }
-            "license" => {
-                c.expect("=")?;
-                let license = lookup(&LICENSES, c.word("a license")?, "license")?;
-                once(&mut gpl, license, "license")?;
-            }
+            option if options.take(option, c)? => {}
             option => {
                 return Err(format!(
                     "unknown program option `{option}` (known: sleepable, license=, on)"
@@ -147,8 +188,8 @@ pub(super) fn prog_decl<'a>(c: &mut Cursor<'a>) -> Result<ProgDecl<'a>, String> 
     Ok(ProgDecl {
         name,
         ty,
-        sleepable: sleepable.unwrap_or(false),
-        gpl: gpl.unwrap_or(true),
+        sleepable: options.sleepable(),
+        gpl: options.gpl(),
         on,
         main: Vec::new(),
         callbacks: Vec::new(),
@@ -190,7 +231,7 @@ pub(super) fn prog_block<'a>(
     let mut sections: Vec<(Line<'a>, Body<'a>, Vec<Line<'a>>)> = Vec::new();
     while let Some(l) = lines.next_if(|l| l.indent > 0) {
         let err = at(l.number);
-        if let Some(o) = on_line(l, form).map_err(&err)? {
+        if let Some(o) = override_line(l, form)? {
             overrides.push(o);
         } else if let Some(body) = section_header(l.text).map_err(&err)? {
             sections.push((l, body, Vec::new()));

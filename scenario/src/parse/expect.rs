@@ -34,25 +34,16 @@ impl Form {
     }
 }
 
-/// Reason names as the spec spells them, as a `lookup` table from each name to itself.
-pub(crate) const REJECT_REASONS: [(&str, &str); 12] = {
-    const fn entry(r: RejectReason) -> (&'static str, &'static str) {
-        (r.name(), r.name())
+/// The reasons a file may state, by [`RejectReason::name`] (each as the one of that name in
+/// [`RejectReason::ALL`]).
+pub(crate) const REJECT_REASONS: [(&str, RejectReason); RejectReason::ALL.len()] = {
+    let mut out = [("", RejectReason::Unmapped); RejectReason::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = (RejectReason::ALL[i].name(), RejectReason::ALL[i]);
+        i += 1;
     }
-    [
-        entry(RejectReason::UnknownFunc("")),
-        entry(RejectReason::TracingProgCannotUseTimer),
-        entry(RejectReason::TracingProgCannotUseWq),
-        entry(RejectReason::TimerOnPreemptRt),
-        entry(RejectReason::NoValidField(spec::Field::Timer)),
-        entry(RejectReason::GplOnly("")),
-        entry(RejectReason::SyscallNotSleepable),
-        entry(RejectReason::CannotBeSleepable),
-        entry(RejectReason::InnerOfPlainMap),
-        entry(RejectReason::FieldOfMapInMap),
-        entry(RejectReason::WriteIntoMapForbidden),
-        entry(RejectReason::MapTypeNotForFunc),
-    ]
+    out
 };
 
 /// An expectation (what follows `->`) in the grammar `form`.
@@ -64,11 +55,7 @@ pub(super) fn expect(form: Form, text: &str) -> Result<SynExpect<'_>, String> {
     };
     let expect = match form {
         Form::Status => SynExpect::Status(status(&mut c)?),
-        Form::Load if c.eat_word("reject") => SynExpect::Reject(lookup(
-            &REJECT_REASONS,
-            c.word("a reject reason")?,
-            "reject reason",
-        )?),
+        Form::Load if c.eat_word("reject") => SynExpect::Reject(reject_reason(&mut c)?.name()),
         Form::Load => SynExpect::Status(status(&mut c)?),
         Form::Run if c.eat_word("fails") => SynExpect::Status(Some(errno(c.word("an errno")?)?)),
         Form::Run => {
@@ -90,6 +77,11 @@ pub(super) fn expect(form: Form, text: &str) -> Result<SynExpect<'_>, String> {
     };
     c.end()?;
     Ok(expect)
+}
+
+/// The reason after `reject`.
+pub(crate) fn reject_reason(c: &mut Cursor<'_>) -> Result<RejectReason, String> {
+    lookup(&REJECT_REASONS, c.word("a reject reason")?, "reject reason")
 }
 
 /// `none`, or `<cb>(<r>, ...), ...`.

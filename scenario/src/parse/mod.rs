@@ -17,25 +17,23 @@ use crate::lex::{self, Cursor, Line};
 use crate::model::{Divergence, Header};
 use crate::syntax::{File, Item, ItemKind, SynElem, SynExpect, SynMap, SynOverride};
 use crate::value::{name, uint};
-use decl::{map_decl, prog_block, prog_decl};
+pub(crate) use decl::{ProgOptions, map_decl};
+use decl::{prog_block, prog_decl};
 use expect::{Form, expect};
 use spec::{Key, UpdateFlags};
 use std::iter::Peekable;
 
 // The keyword tables, for the writer (`crate::write`): every word is spelt in one place.
 pub(crate) use decl::{FIELDS, LICENSES, MAP_FLAGS, MAP_KINDS, PROG_TYPES};
-pub(crate) use expect::REJECT_REASONS;
+pub(crate) use expect::{REJECT_REASONS, reject_reason};
 pub(crate) use stmt::{CLOCKS, TIMER_FLAGS};
 
 /// Parse a whole file.
 pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
     let mut lines = lex::lines(text).peekable();
-    let Some(first) = lines.next() else {
-        return Err(at(1)("empty file: expected `scenario <slug>`".to_owned()));
-    };
-    let slug = scenario_line(first).map_err(at(first.number))?;
-    let (mut sources, mut eras, mut preempt_rt) = (Vec::new(), None, false);
-    let (mut diverges, mut observed) = (Vec::new(), None);
+    let (first, slug) = name_line(lines.next(), "scenario")?;
+    let mut shared = SharedHeader::default();
+    let (mut preempt_rt, mut diverges, mut observed) = (false, Vec::new(), None);
     let mut items = Vec::new();
     while let Some(line) = lines.next() {
         let err = at(line.number);
@@ -52,10 +50,6 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
                     "`{keyword}` must come before maps, programs and steps"
                 )));
             }
-            "source" if rest.is_empty() => return Err(err("`source` needs a text".to_owned())),
-            "source" => sources.push(rest.to_owned()),
-            "eras" if eras.is_some() => return Err(err("duplicate `eras` line".to_owned())),
-            "eras" => eras = Some(rest.parse::<EraSet>().map_err(&err)?),
             "diverges" => diverges.push(divergence(line.number, rest).map_err(&err)?),
             "observed" if observed.is_some() => {
                 return Err(err("duplicate `observed` line".to_owned()));
@@ -74,6 +68,7 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
             }
             "map" | "prog" | "step" => items.push(item(line, keyword, &mut lines)?),
             "scenario" => return Err(err("duplicate `scenario` line".to_owned())),
+            _ if shared.take(keyword, rest).map_err(&err)? => {}
             _ => {
                 return Err(err(format!(
                     "unknown statement `{keyword}` (known: source, eras, kernel, diverges, observed, \
@@ -82,11 +77,7 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
             }
         }
     }
-    let missing = |what: &str| at(first.number)(format!("missing `{what}` line"));
-    if sources.is_empty() {
-        return Err(missing("source"));
-    }
-    let eras = eras.ok_or_else(|| missing("eras"))?;
+    let (sources, eras) = shared.finish().map_err(at(first.number))?;
     Ok(File {
         header: Header {
             slug,
@@ -98,6 +89,37 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
         },
         items,
     })
+}
+
+/// The header lines every file format of the crate has: `source <text>` (at least one) and
+/// `eras <era-set>` (exactly one).
+#[derive(Debug, Default)]
+pub(crate) struct SharedHeader {
+    sources: Vec<String>,
+    eras: Option<EraSet>,
+}
+
+impl SharedHeader {
+    /// Take the line `keyword rest` if it is a `source` or `eras` line (`true`).
+    pub(crate) fn take(&mut self, keyword: &str, rest: &str) -> Result<bool, String> {
+        match keyword {
+            "source" if rest.is_empty() => return Err("`source` needs a text".to_owned()),
+            "source" => self.sources.push(rest.to_owned()),
+            "eras" if self.eras.is_some() => return Err("duplicate `eras` line".to_owned()),
+            "eras" => self.eras = Some(rest.parse::<EraSet>()?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The sources and the eras, once the header is over.
+    pub(crate) fn finish(self) -> Result<(Vec<String>, EraSet), String> {
+        let missing = |what: &str| format!("missing `{what}` line");
+        if self.sources.is_empty() {
+            return Err(missing("source"));
+        }
+        Ok((self.sources, self.eras.ok_or_else(|| missing("eras"))?))
+    }
 }
 
 /// `diverges <era-set>: <reason>`.
@@ -117,25 +139,37 @@ fn divergence(line: usize, rest: &str) -> Result<Divergence, String> {
 }
 
 /// The first word of a line and the rest, trimmed.
-fn split_keyword(text: &str) -> (&str, &str) {
+pub(crate) fn split_keyword(text: &str) -> (&str, &str) {
     text.split_once(char::is_whitespace)
         .map_or((text, ""), |(keyword, rest)| (keyword, rest.trim()))
 }
 
-/// `scenario <slug>`, the first statement.
-fn scenario_line(line: Line<'_>) -> Result<String, String> {
-    let (keyword, slug) = split_keyword(line.text);
+/// `<keyword> <slug>`, the first statement of a file (`scenario`, `case`): the line and the
+/// slug.
+pub(crate) fn name_line<'a>(
+    first: Option<Line<'a>>,
+    keyword: &str,
+) -> Result<(Line<'a>, String), LineError> {
+    let Some(line) = first else {
+        return Err(at(1)(format!("empty file: expected `{keyword} <slug>`")));
+    };
+    let (word, slug) = split_keyword(line.text);
     let is_slug = |s: &str| {
         !s.is_empty()
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     };
-    match keyword {
-        "scenario" if is_slug(slug) => Ok(slug.to_owned()),
-        "scenario" => Err(format!(
-            "expected a slug (`[A-Za-z0-9_-]+`) after `scenario`, found `{slug}`"
-        )),
-        _ => Err("the first statement must be `scenario <slug>`".to_owned()),
+    let err = at(line.number);
+    if word != keyword {
+        Err(err(format!(
+            "the first statement must be `{keyword} <slug>`"
+        )))
+    } else if !is_slug(slug) {
+        Err(err(format!(
+            "expected a slug (`[A-Za-z0-9_-]+`) after `{keyword}`, found `{slug}`"
+        )))
+    } else {
+        Ok((line, slug.to_owned()))
     }
 }
 
@@ -146,14 +180,11 @@ fn item<'a>(
     lines: &mut Peekable<impl Iterator<Item = Line<'a>>>,
 ) -> Result<Item<'a>, LineError> {
     let err = at(line.number);
-    let (text, expectation) = match line.text.split_once("->") {
-        Some((text, expectation)) => (text.trim_end(), Some(expectation)),
-        None => (line.text, None),
-    };
+    let (text, expectation) = split_arrow(line.text);
     let mut c = Cursor::new(text).map_err(&err)?;
     c.word("a keyword").map_err(&err)?;
     let kind = match keyword {
-        "map" => map_decl(&mut c).map(ItemKind::Map),
+        "map" => map_decl(&mut c, false).map(ItemKind::Map),
         "prog" => prog_decl(&mut c).map(ItemKind::Prog),
         _ => step::step(&mut c).map(ItemKind::Step),
     }
@@ -178,7 +209,7 @@ fn item<'a>(
         ItemKind::Prog(decl) => prog_block(decl, form, &mut item.overrides, lines)?,
         _ => {
             while let Some(l) = lines.next_if(|l| l.indent > 0) {
-                let o = on_line(l, form).map_err(at(l.number))?.ok_or_else(|| {
+                let o = override_line(l, form)?.ok_or_else(|| {
                     at(l.number)("expected an `on <eras> -> ...` line".to_owned())
                 })?;
                 item.overrides.push(o);
@@ -188,17 +219,35 @@ fn item<'a>(
     Ok(item)
 }
 
-/// `on <eras> -> <expectation>`; `None` if the line is something else.
-fn on_line(line: Line<'_>, form: Form) -> Result<Option<SynOverride<'_>>, String> {
+/// A line's statement and what follows its `->`, if it has one.
+pub(crate) fn split_arrow(text: &str) -> (&str, Option<&str>) {
+    match text.split_once("->") {
+        Some((statement, expectation)) => (statement.trim_end(), Some(expectation)),
+        None => (text, None),
+    }
+}
+
+/// `on <eras> -> <expectation>`, the expectation read by `expectation`; `None` if the line is
+/// something else.
+pub(crate) fn on_line<'a, T>(
+    line: Line<'a>,
+    expectation: impl FnOnce(&'a str) -> Result<T, String>,
+) -> Result<Option<(EraSet, T)>, String> {
     let (keyword, rest) = split_keyword(line.text);
     if keyword != "on" {
         return Ok(None);
     }
-    let (eras, expectation) = rest.split_once("->").ok_or("missing `->` in `on` line")?;
-    Ok(Some(SynOverride {
+    let (eras, text) = rest.split_once("->").ok_or("missing `->` in `on` line")?;
+    Ok(Some((eras.parse()?, expectation(text)?)))
+}
+
+/// An `on` line of an item whose expectations are in the grammar `form`.
+fn override_line(line: Line<'_>, form: Form) -> Result<Option<SynOverride<'_>>, LineError> {
+    let o = on_line(line, |text| expect(form, text)).map_err(at(line.number))?;
+    Ok(o.map(|(eras, expect)| SynOverride {
         line: line.number,
-        eras: eras.parse()?,
-        expect: expect(form, expectation)?,
+        eras,
+        expect,
     }))
 }
 

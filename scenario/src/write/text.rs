@@ -23,6 +23,22 @@ pub(super) fn callback_name(p: ProgIdx, cb: CbIdx) -> String {
     format!("p{}_cb{}", p.0, cb.0)
 }
 
+/// `<keyword> <slug>` (`scenario`, `case`), then a `source` line for each source and the
+/// `eras` line.
+pub(crate) fn header_lines(
+    keyword: &str,
+    slug: &str,
+    sources: &[String],
+    eras: impl std::fmt::Display,
+) -> String {
+    let mut out = format!("{keyword} {slug}\n");
+    for source in sources {
+        let _ = writeln!(out, "source {source}");
+    }
+    let _ = writeln!(out, "eras {eras}");
+    out
+}
+
 /// The line of a declaration or step doing `action`, without its expectation. `maps` maps
 /// and `progs` were declared before it.
 pub(super) fn head(action: &Action, maps: usize, progs: &[&ProgSpec]) -> String {
@@ -34,7 +50,7 @@ pub(super) fn head(action: &Action, maps: usize, progs: &[&ProgSpec]) -> String 
         Action::Op(op) => op,
     };
     let step = match op {
-        Op::MapCreate(spec) => return map_decl(maps, spec),
+        Op::MapCreate(spec) => return map_line(&format!("m{maps}"), spec, map_name),
         Op::ProgLoad(spec) => return prog_decl(progs.len(), spec),
         Op::MapUpdate { elem: e, flags } => {
             format!("update {} {}", elem(*e), word(&UPDATE_FLAGS, *flags))
@@ -86,7 +102,7 @@ pub(super) fn prog_block(p: ProgIdx, spec: &ProgSpec) -> String {
 }
 
 /// The parser's word for `value` (its tables name every value of these types).
-fn word<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'static str {
+pub(crate) fn word<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'static str {
     table
         .iter()
         .find(|(_, v)| *v == value)
@@ -123,10 +139,11 @@ fn duration(ns: Nanos) -> String {
     format!("{}{unit}", ns.0 / scale)
 }
 
-/// `map m0 hash max_entries=2 value=timer,wq flags=no_prealloc inner=m1`.
-fn map_decl(index: usize, spec: &MapSpec) -> String {
+/// `map m0 hash max_entries=2 value=timer,wq flags=no_prealloc inner=m1`: map `name`; other
+/// maps are named by `map_name`.
+pub(crate) fn map_line(name: &str, spec: &MapSpec, map_name: impl Fn(MapIdx) -> String) -> String {
     let mut line = format!(
-        "map m{index} {} max_entries={}",
+        "map {name} {} max_entries={}",
         word(&MAP_KINDS, spec.kind),
         spec.max_entries
     );

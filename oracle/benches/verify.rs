@@ -1,0 +1,91 @@
+//! The verifier differential's speed, side by side in one run on ONE core, over the same
+//! generated programs (`spec::prog::generate`, seed 1, this kernel's era), in batches (each
+//! batch's maps held open at once):
+//!
+//! * the spec's verdict (`spec::verify::verify`);
+//! * the kernel's raw `BPF_PROG_LOAD` at log level 0 and `close`, maps and BTF made before
+//!   the clock starts (what the kernel's verifier itself costs: the physical limit);
+//! * the differential loop (`oracle::vdiff::compare`): the spec's verdict, the case's maps
+//!   created, the load, a rejected program's log read and classified, everything closed.
+//!
+//! Printed as ratios: the spec against the raw load (the goal is at least 100x), the loop
+//! against the raw load rate (the goal is at least 80%). Without bpf() it prints SKIPPED.
+//! Run with `cargo bench -p oracle --bench verify`.
+
+use arbitrary::Unstructured;
+use oracle::vdiff::{self, VDiff};
+use oracle::{Census, Host, verify};
+use spec::prog::{Case, generate};
+use std::time::{Duration, Instant};
+
+const PROGRAMS: u64 = 2_000;
+const BATCH: usize = 100;
+
+fn main() {
+    let before = Census::take();
+    let host = match Host::probe() {
+        Ok(h) => h,
+        Err(e) => {
+            println!("verifier differential speed: SKIPPED: the kernel oracle is unavailable: {e}");
+            return;
+        }
+    };
+    oracle::sys::stay_on_this_cpu().expect("pin the benchmark to one CPU");
+    println!("verifier differential speed on one CPU: {}", host.detection);
+    let cases: Vec<Case> = (0..PROGRAMS)
+        .filter_map(|i| {
+            let bytes = spec::generate::seeded_bytes(spec::generate::splitmix64(1) ^ i, 1024);
+            generate::case(&mut Unstructured::new(&bytes), &host.kernel).ok()
+        })
+        .collect();
+    let n = cases.len() as f64;
+    // The spec, ten rounds for a stable figure.
+    let t = Instant::now();
+    for _ in 0..10 {
+        for c in &cases {
+            std::hint::black_box(spec::verify::verify(&host.kernel, c));
+        }
+    }
+    let spec_us = t.elapsed().as_secs_f64() * 1e6 / (10.0 * n);
+    // The kernel's raw loads of the same programs.
+    let mut raw = Duration::ZERO;
+    let mut loaded = 0usize;
+    for batch in cases.chunks(BATCH) {
+        let prepared: Vec<_> = batch
+            .iter()
+            .filter_map(|c| verify::prepare(&host, c).ok())
+            .collect();
+        let t = Instant::now();
+        for p in &prepared {
+            std::hint::black_box(p.load_quiet().is_ok());
+        }
+        raw += t.elapsed();
+        loaded += prepared.len();
+    }
+    let raw_us = raw.as_secs_f64() * 1e6 / loaded as f64;
+    // The differential loop.
+    let t = Instant::now();
+    let mut agree = 0;
+    for c in &cases {
+        agree += usize::from(matches!(vdiff::compare(&host, c), VDiff::Agree(_)));
+    }
+    let loop_us = t.elapsed().as_secs_f64() * 1e6 / n;
+    println!(
+        "  {} programs ({loaded} loadable), {agree} agree",
+        cases.len()
+    );
+    println!("  spec verdict:                 {spec_us:>8.2} us/program");
+    println!("  kernel raw load (level 0):    {raw_us:>8.2} us/program");
+    println!("  differential loop:            {loop_us:>8.2} us/program");
+    println!(
+        "  spec is {:.0}x faster than the kernel's load (goal >= 100x); the loop runs at \
+         {:.0}% of the raw load rate (goal >= 80%)",
+        raw_us / spec_us,
+        100.0 * raw_us / loop_us
+    );
+    drop(host);
+    println!(
+        "  census before: {before}; after: {}",
+        Census::settled(before)
+    );
+}

@@ -1,0 +1,595 @@
+//! Helper and kfunc calls: each function's prototype is a list of argument *obligations*
+//! (`enum bpf_arg_type` for helpers, the kfunc argument kinds of `check_kfunc_args`),
+//! discharged against the registers in argument order after the function-level checks
+//! (`check_helper_call` / `check_kfunc_call`).
+
+use super::exec::{Checker, read};
+use super::state::{AsyncKind, MapId, Off, Range, STACK_SIZE, State, TaskPtr, Val};
+use super::{Res, Stop};
+use crate::Kernel;
+use crate::op::{Field, MapKind, ProgType};
+use crate::outcome::RejectReason;
+use crate::prog::{Callee, Helper, Insn, Kfunc, Program, Reg};
+
+/// One argument obligation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arg {
+    /// `ARG_CONST_MAP_PTR`.
+    MapPtr,
+    /// `ARG_CONST_MAP_PTR` of `bpf_timer_init`: also the map of the field argument before it
+    /// (`map_uid` included: "timer pointer in R1 map_uid=%d doesn't match map pointer in R2").
+    MapOfField,
+    /// `ARG_PTR_TO_MAP_KEY`: `key_size` readable bytes.
+    Key,
+    /// `ARG_PTR_TO_MAP_VALUE`: `value_size` readable bytes.
+    Value,
+    /// `ARG_PTR_TO_TIMER` (`process_timer_func`).
+    HelperField(Field),
+    /// `ARG_PTR_TO_FUNC`.
+    Func,
+    /// `ARG_ANYTHING`: readable.
+    Anything,
+    /// `ARG_KPTR_XCHG_DEST` (`process_kptr_func`).
+    KptrDest,
+    /// `ARG_PTR_TO_BTF_ID_OR_NULL | OBJ_RELEASE` (the new value of `bpf_kptr_xchg`).
+    TaskOrNullReleased,
+    /// `ARG_PTR_TO_UNINIT_MEM` followed by its `ARG_CONST_SIZE_OR_ZERO`.
+    MemAndSize,
+    /// The size argument paired with the one before.
+    Size,
+    /// A kfunc pointer to a special field (`KF_ARG_PTR_TO_WORKQUEUE`, `_TASK_WORK`,
+    /// `_TIMER`; `check_map_field_pointer`).
+    KfuncField(Field),
+    /// A kfunc `__map` argument: the map of the field argument before it.
+    KfuncMap(Field),
+    /// `KF_ARG_PTR_TO_CALLBACK`.
+    KfuncCallback,
+    /// A kfunc scalar.
+    KfuncScalar,
+    /// A trusted `struct task_struct *`.
+    TrustedTask,
+    /// The argument of a `KF_RELEASE` kfunc.
+    ReleasedTask,
+    /// `__prog` / `__ign`: filled by the verifier, never checked.
+    Hidden,
+}
+
+/// What R0 becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ret {
+    Scalar(Range),
+    MapValue(MapId, u32),
+    MapValueOrNull(MapId, u32),
+    InnerMapOrNull(u8),
+    AcquiredTaskOrNull,
+}
+
+/// An async callback a call registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AsyncCb {
+    pub subprog: u8,
+    pub kind: AsyncKind,
+    pub map: MapId,
+    pub uid: u32,
+}
+
+/// What a call does once its obligations hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Effect {
+    pub ret: Ret,
+    pub release: Option<u32>,
+    pub callback: Option<AsyncCb>,
+}
+
+/// What the arguments revealed (`struct bpf_call_arg_meta`).
+#[derive(Default)]
+struct Meta {
+    /// The map of a map argument.
+    map: Option<(MapId, u32)>,
+    /// The map of the special field argument.
+    field_map: Option<(MapId, u32)>,
+    subprog: Option<u8>,
+    release: Option<u32>,
+}
+
+use Arg::*;
+
+fn helper_args(h: Helper) -> &'static [Arg] {
+    match h {
+        Helper::MapLookupElem | Helper::MapDeleteElem => &[MapPtr, Key],
+        Helper::MapUpdateElem => &[MapPtr, Key, Value, Anything],
+        Helper::KtimeGetNs | Helper::GetPrandomU32 => &[],
+        Helper::TimerInit => &[HelperField(Field::Timer), MapOfField, Anything],
+        Helper::TimerSetCallback => &[HelperField(Field::Timer), Func],
+        Helper::TimerStart => &[HelperField(Field::Timer), Anything, Anything],
+        Helper::TimerCancel => &[HelperField(Field::Timer)],
+        Helper::KptrXchg => &[KptrDest, TaskOrNullReleased],
+        Helper::CopyFromUser => &[MemAndSize, Size, Anything],
+    }
+}
+
+fn kfunc_args(k: Kfunc) -> &'static [Arg] {
+    const WQ: Arg = KfuncField(Field::Wq);
+    const TW: Arg = KfuncField(Field::TaskWork);
+    match k {
+        Kfunc::WqInit => &[WQ, KfuncMap(Field::Wq), KfuncScalar],
+        Kfunc::WqStart => &[WQ, KfuncScalar],
+        Kfunc::WqSetCallbackImpl => &[WQ, KfuncCallback, KfuncScalar, Hidden],
+        Kfunc::WqSetCallback => &[WQ, KfuncCallback, KfuncScalar],
+        Kfunc::TaskWorkScheduleSignalImpl | Kfunc::TaskWorkScheduleResumeImpl => &[
+            TrustedTask,
+            TW,
+            KfuncMap(Field::TaskWork),
+            KfuncCallback,
+            Hidden,
+        ],
+        Kfunc::TaskWorkScheduleSignal | Kfunc::TaskWorkScheduleResume => {
+            &[TrustedTask, TW, KfuncMap(Field::TaskWork), KfuncCallback]
+        }
+        Kfunc::TimerCancelAsync => &[KfuncField(Field::Timer)],
+        Kfunc::TaskFromPid => &[KfuncScalar],
+        Kfunc::TaskRelease => &[ReleasedTask],
+    }
+}
+
+/// `KF_TRUSTED_ARGS` (and `KF_RELEASE`, implicitly trusted): a maybe-NULL pointer argument is
+/// refused before its kind is looked at ("Possibly NULL pointer passed to trusted R%d").
+const fn trusted_args(k: Kfunc) -> bool {
+    matches!(
+        k,
+        Kfunc::TaskWorkScheduleSignalImpl
+            | Kfunc::TaskWorkScheduleResumeImpl
+            | Kfunc::TaskWorkScheduleSignal
+            | Kfunc::TaskWorkScheduleResume
+            | Kfunc::TaskRelease
+    )
+}
+
+/// The async callback a function registers, by its callback argument.
+const fn async_kind(c: Callee) -> Option<AsyncKind> {
+    match c {
+        Callee::Helper(Helper::TimerSetCallback) => Some(AsyncKind::Timer),
+        Callee::Kfunc(Kfunc::WqSetCallbackImpl | Kfunc::WqSetCallback) => Some(AsyncKind::Wq),
+        Callee::Kfunc(
+            Kfunc::TaskWorkScheduleSignalImpl
+            | Kfunc::TaskWorkScheduleResumeImpl
+            | Kfunc::TaskWorkScheduleSignal
+            | Kfunc::TaskWorkScheduleResume,
+        ) => Some(AsyncKind::TaskWork),
+        _ => None,
+    }
+}
+
+/// `callback_ret_range`: timer and wq callbacks return 0 (`set_timer_callback_state`), a
+/// task_work callback any `int` (`set_task_work_schedule_callback_state`, 6.18).
+pub const fn async_return_range(kind: AsyncKind) -> (i64, i64) {
+    match kind {
+        AsyncKind::Timer | AsyncKind::Wq => (0, 0),
+        AsyncKind::TaskWork => (i32::MIN as i64, i32::MAX as i64),
+    }
+}
+
+/// `is_async_cb_sleepable`: timer callbacks never sleep, wq and task_work callbacks always
+/// may (since 6.10, "add is_sleepable argument to push_callback_call").
+pub const fn async_cb_sleepable(kind: AsyncKind) -> bool {
+    !matches!(kind, AsyncKind::Timer)
+}
+
+/// `add_subprog_and_kfunc` / `add_kfunc_call`: a kfunc must exist in this era (else it has
+/// no BTF id and the loader fails first), and needs a GPL program ("cannot call kernel
+/// function from non-GPL compatible program").
+pub fn check_kfuncs_exist(kernel: &Kernel, prog: &Program) -> Res<()> {
+    for insn in prog.insns() {
+        if let Insn::Call(Callee::Kfunc(k)) = insn {
+            if !kfunc_exists(kernel, *k) {
+                return Err(RejectReason::UnknownFunc(k.kernel_name()).into());
+            }
+            if !prog.gpl {
+                return Err(RejectReason::GplOnly(k.kernel_name()).into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The kfuncs each era's vmlinux BTF has: the `_impl` forms with a hidden `aux` argument on
+/// 6.x, the plain names on 7.0 (`KF_IMPLICIT_ARGS`, b236134f70ba).
+const fn kfunc_exists(kernel: &Kernel, k: Kfunc) -> bool {
+    let f = &kernel.features;
+    match k {
+        Kfunc::WqInit | Kfunc::WqStart => f.wq,
+        Kfunc::WqSetCallbackImpl => f.wq && !f.implicit_kfunc_args,
+        Kfunc::WqSetCallback => f.wq && f.implicit_kfunc_args,
+        Kfunc::TaskWorkScheduleSignalImpl | Kfunc::TaskWorkScheduleResumeImpl => {
+            f.task_work && !f.implicit_kfunc_args
+        }
+        Kfunc::TaskWorkScheduleSignal | Kfunc::TaskWorkScheduleResume => {
+            f.task_work && f.implicit_kfunc_args
+        }
+        Kfunc::TimerCancelAsync => f.timer_cancel_async,
+        Kfunc::TaskFromPid | Kfunc::TaskRelease => f.kptr,
+    }
+}
+
+/// The program types whose kfunc sets hold `k` (`register_btf_kfunc_id_set` in helpers.c:
+/// the `generic_kfunc_set` of the task kfuncs is registered for a list of types, the
+/// `common_kfunc_set` of the wq / task_work / timer kfuncs for every type).
+const fn kfunc_allowed(f: &crate::Features, ty: ProgType, k: Kfunc) -> bool {
+    match k {
+        Kfunc::TaskFromPid | Kfunc::TaskRelease => match ty {
+            ProgType::SchedCls
+            | ProgType::Xdp
+            | ProgType::Syscall
+            | ProgType::Tracing
+            | ProgType::Lsm => true,
+            ProgType::Tracepoint | ProgType::PerfEvent => f.task_kfuncs_in_tracepoints,
+            ProgType::SocketFilter | ProgType::Kprobe | ProgType::RawTracepoint => false,
+        },
+        _ => true,
+    }
+}
+
+/// `get_helper_proto`: whether this program type has the helper ("unknown func %s#%d").
+fn helper_exists(kernel: &Kernel, h: Helper) -> bool {
+    match h {
+        Helper::KptrXchg => kernel.features.kptr,
+        // `bpf_base_func_proto` gives `bpf_copy_from_user` to every program of a root loader
+        // (observed on 6.18: a sched_cls program gets "helper call might sleep"); older eras
+        // are unverified.
+        _ => true,
+    }
+}
+
+/// `fn->gpl_only`.
+const fn helper_gpl_only(h: Helper) -> bool {
+    matches!(
+        h,
+        Helper::TimerInit | Helper::TimerSetCallback | Helper::TimerStart | Helper::TimerCancel
+    )
+}
+
+/// `check_helper_call` / `check_kfunc_call` of `callee` on the path `st`.
+pub fn check_call(c: &mut Checker<'_>, st: &mut State, callee: Callee) -> Res<Effect> {
+    let prog = &c.case.prog;
+    let args = match callee {
+        Callee::Helper(h) => {
+            if !helper_exists(c.kernel, h) {
+                return Err(RejectReason::UnknownFunc(h.kernel_name()).into());
+            }
+            if helper_gpl_only(h) && !prog.gpl {
+                return Err(RejectReason::GplOnly(h.kernel_name()).into());
+            }
+            if h == Helper::CopyFromUser && !st.sleepable {
+                return Err(RejectReason::HelperMightSleep.into());
+            }
+            helper_args(h)
+        }
+        Callee::Kfunc(k) => {
+            if !kfunc_allowed(&c.kernel.features, prog.ty, k) {
+                return Err(RejectReason::KfuncNotAllowed(k.kernel_name()).into());
+            }
+            kfunc_args(k)
+        }
+        Callee::Subprog(_) => unreachable!("bpf-to-bpf calls are not helper calls"),
+    };
+    let trusted = matches!(callee, Callee::Kfunc(k)
+        if trusted_args(k) || c.kernel.features.kfunc_args_trusted_by_default);
+    let mut meta = Meta::default();
+    for (i, &arg) in args.iter().enumerate() {
+        let r = Reg::ARGS[i];
+        if arg == Hidden {
+            continue;
+        }
+        let v = read(st, r)?;
+        let pointer_arg = matches!(
+            arg,
+            KfuncField(_) | KfuncMap(_) | TrustedTask | ReleasedTask
+        );
+        if trusted && pointer_arg && (v.is_null_const() || v.null_id() != 0) {
+            return Err(RejectReason::NullPointerArg.into());
+        }
+        discharge(c, st, arg, r, v, &mut meta)?;
+    }
+    post_args(c, callee, &meta)?;
+    let ret = match callee {
+        Callee::Helper(Helper::MapLookupElem) => {
+            let (map, uid) = meta.map.expect("lookup has a map argument");
+            match (map, c.map_info(map).kind.is_map_in_map()) {
+                (MapId::Fd(m), true) => Ret::InnerMapOrNull(m),
+                (MapId::InnerOf(_), true) => {
+                    return Err(Stop::Unsupported("maps of maps of maps"));
+                }
+                (_, false) if elides_null(c, st, map) => Ret::MapValue(map, uid),
+                (_, false) => Ret::MapValueOrNull(map, uid),
+            }
+        }
+        Callee::Helper(Helper::GetPrandomU32) => Ret::Scalar(Range::U32),
+        Callee::Helper(Helper::KptrXchg) | Callee::Kfunc(Kfunc::TaskFromPid) => {
+            Ret::AcquiredTaskOrNull
+        }
+        _ => Ret::Scalar(Range::UNKNOWN),
+    };
+    let callback = async_kind(callee).map(|kind| {
+        let (map, uid) = meta
+            .field_map
+            .expect("a callback registration has a field argument");
+        AsyncCb {
+            subprog: meta
+                .subprog
+                .expect("a callback registration has a callback argument"),
+            kind,
+            map,
+            uid,
+        }
+    });
+    Ok(Effect {
+        ret,
+        release: meta.release,
+        callback,
+    })
+}
+
+/// The checks after the arguments: `record_func_map` (a program may not write to a
+/// `BPF_F_RDONLY_PROG` map, since 5.2) and `check_map_func_compatibility` (programs only look
+/// inner maps up).
+fn post_args(c: &Checker<'_>, callee: Callee, meta: &Meta) -> Res<()> {
+    let writes = matches!(
+        callee,
+        Callee::Helper(Helper::MapUpdateElem | Helper::MapDeleteElem)
+    );
+    if let (true, Some((map, _))) = (writes, meta.map) {
+        let info = c.map_info(map);
+        if info.rdonly_prog {
+            return Err(RejectReason::WriteIntoMapForbidden.into());
+        }
+        if info.kind.is_map_in_map() {
+            return Err(RejectReason::MapTypeNotForFunc.into());
+        }
+    }
+    Ok(())
+}
+
+/// Discharge one argument obligation.
+fn discharge(
+    c: &mut Checker<'_>,
+    st: &mut State,
+    arg: Arg,
+    r: Reg,
+    v: Val,
+    meta: &mut Meta,
+) -> Res<()> {
+    match arg {
+        Anything | Hidden => Ok(()),
+        MapPtr | MapOfField => {
+            let (map, uid) = match v {
+                Val::Map { map, uid, null: 0 } => (map, uid),
+                Val::Value { null: 0, .. } => return Err(RejectReason::InnerOfPlainMap.into()),
+                _ => return Err(RejectReason::ArgTypeMismatch.into()),
+            };
+            if arg == MapOfField && meta.field_map != Some((map, uid)) {
+                return Err(RejectReason::MapMismatch(Field::Timer).into());
+            }
+            meta.map = Some((map, uid));
+            Ok(())
+        }
+        Key | Value => {
+            let (map, _) = meta.map.expect("a key or value argument follows its map");
+            let size = match arg {
+                Key => 4,
+                _ => i64::from(c.map_info(map).value_size),
+            };
+            match v {
+                Val::Stack { frame, off } => stack_range(c, st, frame, off, size),
+                // An async callback's key, for a lookup in its own map (4 bytes).
+                Val::Key { .. } if arg == Key => Ok(()),
+                Val::Value { null: 0, .. } => {
+                    Err(Stop::Unsupported("a map value as a key or value argument"))
+                }
+                _ => Err(RejectReason::ArgTypeMismatch.into()),
+            }
+        }
+        HelperField(f) | KfuncField(f) => {
+            let Val::Value {
+                map,
+                uid,
+                off,
+                null: 0,
+            } = v
+            else {
+                return Err(match arg {
+                    HelperField(_) => RejectReason::ArgTypeMismatch,
+                    _ => RejectReason::NotMapValue,
+                }
+                .into());
+            };
+            if f == Field::Timer
+                && c.kernel.preempt_rt
+                && c.kernel.features.preempt_rt_rejects_timer
+            {
+                return Err(RejectReason::TimerOnPreemptRt.into());
+            }
+            field_pointer(c, map, off, f)?;
+            meta.field_map = Some((map, uid));
+            Ok(())
+        }
+        // The map of `bpf_wq_init` / `bpf_task_work_schedule_*` is compared with the field's
+        // only when the map argument's BTF record holds that kind of field (6.18, observed;
+        // the 7.0 code is the same). A map without any record would be read through a NULL
+        // record: the spec refuses to go there, so the oracle never loads such a case.
+        KfuncMap(f) => {
+            let (map, uid) = match v {
+                Val::Map { map, uid, null: 0 } => (map, uid),
+                // "arg#%d is map_value expected map_value or socket" (6.18, found by the
+                // verifier differential); other pointers "pointer in R%d isn't map pointer".
+                Val::Value { .. } => return Err(RejectReason::ArgTypeMismatch.into()),
+                _ => return Err(RejectReason::NotMapPointer.into()),
+            };
+            let info = c.map_info(map);
+            if info.fields.is_empty() {
+                return Err(Stop::Unsupported(
+                    "a kfunc map argument without a BTF record (the verifier reads it as NULL)",
+                ));
+            }
+            let checked = info.fields.iter().any(|&(_, g)| g == f);
+            if checked && meta.field_map != Some((map, uid)) {
+                return Err(RejectReason::MapMismatch(f).into());
+            }
+            meta.map = Some((map, uid));
+            Ok(())
+        }
+        Func | KfuncCallback => match v {
+            Val::Func { subprog } => {
+                meta.subprog = Some(subprog);
+                Ok(())
+            }
+            _ => Err(RejectReason::ArgTypeMismatch.into()),
+        },
+        KfuncScalar => match v {
+            Val::Scalar(_) => Ok(()),
+            _ => Err(RejectReason::ArgTypeMismatch.into()),
+        },
+        KptrDest => {
+            let Val::Value {
+                map, off, null: 0, ..
+            } = v
+            else {
+                return Err(RejectReason::ArgTypeMismatch.into());
+            };
+            kptr_dest(c, map, off)
+        }
+        // A NULL constant, or a reference the call takes over (a maybe-NULL one is refused:
+        // "Possibly NULL pointer passed to helper arg2", it is a release argument). A kptr
+        // loaded in a non-sleepable program is an RCU pointer, refused with a message no
+        // reason names.
+        TaskOrNullReleased => match v {
+            _ if v.is_null_const() => Ok(()),
+            // Not the object itself but a member of it: "invalid kptr access" (the new
+            // value must match the kptr's type, `map_kptr_match_type`).
+            Val::Task { off, .. } if off != 0 => Err(RejectReason::KptrBadStore.into()),
+            Val::Task {
+                ptr: TaskPtr::Acquired { ref_id },
+                null,
+                ..
+            } => {
+                if null != 0 {
+                    return Err(RejectReason::NullPointerArg.into());
+                }
+                meta.release = Some(ref_id);
+                Ok(())
+            }
+            Val::Task {
+                ptr: TaskPtr::Loaded,
+                ..
+            } if !st.sleepable => Err(Stop::Unsupported(
+                "an RCU kptr as a release argument (\"must be referenced\")",
+            )),
+            _ => Err(RejectReason::ArgTypeMismatch.into()),
+        },
+        TrustedTask | ReleasedTask => match v {
+            Val::Task {
+                ptr: TaskPtr::Acquired { ref_id },
+                null: 0,
+                off: 0,
+            } => {
+                if arg == ReleasedTask {
+                    meta.release = Some(ref_id);
+                }
+                Ok(())
+            }
+            Val::Task {
+                ptr: TaskPtr::Loaded,
+                ..
+            } => Err(Stop::Unsupported(
+                "a kptr loaded from a map as a trusted argument",
+            )),
+            _ => Err(RejectReason::ArgTypeMismatch.into()),
+        },
+        MemAndSize => match v {
+            Val::Stack { .. } => Ok(()),
+            _ => Err(Stop::Unsupported("a helper buffer outside the stack")),
+        },
+        Size => {
+            let Val::Stack { frame, off } = read(st, Reg(r.0 - 1))? else {
+                unreachable!("the buffer argument was checked first")
+            };
+            let Val::Scalar(n) = v else {
+                return Err(RejectReason::ArgTypeMismatch.into());
+            };
+            let Some(n) = n.constant().filter(|n| *n >= 0) else {
+                return Err(Stop::Unsupported("a helper buffer of variable size"));
+            };
+            stack_range(c, st, frame, off, n)
+        }
+    }
+}
+
+/// `check_helper_mem_access` on the stack: `size` bytes from `off` inside the frame
+/// ("invalid indirect access to stack R%d off=%d size=%d"). Uninitialized bytes are allowed
+/// to root (`allow_uninit_stack`).
+fn stack_range(c: &mut Checker<'_>, st: &mut State, frame: u8, off: i64, size: i64) -> Res<()> {
+    if off < -(STACK_SIZE as i64) || off + size > 0 || (size == 0 && off == 0) {
+        return Err(RejectReason::StackOutOfBounds.into());
+    }
+    let subprog = st.frames[usize::from(frame)].subprog;
+    c.touch_stack(subprog, off);
+    Ok(())
+}
+
+/// `check_map_field_pointer` / `process_timer_func` / `process_wq_func`: a constant offset
+/// ("R%d doesn't have constant offset. %s has to be at the constant offset"), a map with BTF
+/// ("map '%s' has to have BTF in order to use %s"), holding the field ("map '%s' has no valid
+/// %s"), at the field ("off %lld doesn't point to 'struct %s' that is at %d").
+fn field_pointer(c: &Checker<'_>, map: MapId, off: Off, f: Field) -> Res<()> {
+    let Off::Const(off) = off else {
+        return Err(RejectReason::FieldNotConstOffset(f).into());
+    };
+    let info = c.map_info(map);
+    if !info.btf {
+        return Err(RejectReason::MapNeedsBtf(f).into());
+    }
+    match info.fields.iter().find(|&&(_, g)| g == f) {
+        None => Err(RejectReason::NoValidField(f).into()),
+        Some(&(at, _)) if i64::from(at) != off => Err(RejectReason::FieldOffsetMismatch(f).into()),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `process_kptr_func`: the destination of `bpf_kptr_xchg` is a referenced kptr field.
+fn kptr_dest(c: &Checker<'_>, map: MapId, off: Off) -> Res<()> {
+    let info = c.map_info(map);
+    if !info.btf {
+        return Err(RejectReason::MapNeedsBtf(Field::Kptr).into());
+    }
+    let Off::Const(off) = off else {
+        return Err(RejectReason::FieldNotConstOffset(Field::Kptr).into());
+    };
+    let is_kptr = |f: Field| matches!(f, Field::Kptr | Field::KptrUntrusted);
+    if !info.fields.iter().any(|&(_, f)| is_kptr(f)) {
+        return Err(RejectReason::NoValidField(Field::Kptr).into());
+    }
+    match info
+        .fields
+        .iter()
+        .find(|&&(at, f)| is_kptr(f) && i64::from(at) == off)
+    {
+        None => Err(RejectReason::FieldOffsetMismatch(Field::Kptr).into()),
+        Some(&(_, Field::KptrUntrusted)) => Err(RejectReason::KptrNotReferenced.into()),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `can_elide_value_nullness` / `get_constant_map_key` (since 6.14): an array lookup whose
+/// key (R2, on the stack) is a known constant below `max_entries` cannot miss. The key is
+/// known when its bytes were stored as zeroes, or spilled as a constant register.
+fn elides_null(c: &Checker<'_>, st: &State, map: MapId) -> bool {
+    let info = c.map_info(map);
+    if !c.kernel.features.array_lookup_elides_null
+        || !matches!(info.kind, MapKind::Array | MapKind::PercpuArray)
+    {
+        return false;
+    }
+    let Some(key) = c.lookup_key(st) else {
+        return false;
+    };
+    key < i64::from(info.max_entries)
+}

@@ -1,0 +1,844 @@
+//! `do_check`: the path-by-path walk. A path continues on the fall-through of a branch whose
+//! outcome is unknown; the taken side is pushed (`push_stack`), and so is each async callback
+//! an instruction registers (`push_async_cb`, a fresh state). When a path ends the newest
+//! pushed state is explored next, as the kernel pops its stack; so when a program breaks
+//! rules on two paths, the spec reports the one the kernel meets first. Pruning equivalent
+//! states changes no verdict and is not modelled, except that an async callback is walked once
+//! per entry state (the kernel prunes the repeats, which makes a callback that re-arms itself
+//! terminate).
+
+use super::calls::{self, Effect};
+use super::cfg::{Code, Graph, MAX_CALL_FRAMES};
+use super::state::{
+    AsyncKind, Entry, Frame, MapId, Off, Range, STACK_SIZE, State, TaskPtr, Val, add_ranges,
+};
+use super::{MapInfo, Res, Stop};
+use crate::Kernel;
+use crate::outcome::RejectReason;
+use crate::prog::{AluOp, Callee, Case, Cond, Imm64, Insn, Linkage, Operand, Reg, Size};
+use std::collections::HashSet;
+
+/// Instructions processed before the spec gives up (the kernel's limit is one million; the
+/// spec does not prune, so it stops far earlier and says so).
+const STEP_LIMIT: usize = 200_000;
+
+pub struct Checker<'a> {
+    pub kernel: &'a Kernel,
+    pub case: &'a Case,
+    pub maps: &'a [MapInfo],
+    pub code: &'a Code<'a>,
+    graph: Graph,
+    /// `env->id_gen`.
+    id_gen: u32,
+    steps: usize,
+    /// Async callback entries already pushed: (subprogram, kind, map, map_uid).
+    async_seen: HashSet<(u8, AsyncKind, MapId, u32)>,
+    /// Global subprograms called, in order of first call (`sub_aux->called`).
+    globals: Vec<u8>,
+}
+
+/// How a path step ends.
+enum Flow {
+    Next,
+    Jump(usize),
+    /// The path is done.
+    End,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(
+        kernel: &'a Kernel,
+        case: &'a Case,
+        maps: &'a [MapInfo],
+        code: &'a Code<'a>,
+    ) -> Checker<'a> {
+        let n = case.prog.subprogs.len();
+        Checker {
+            kernel,
+            case,
+            maps,
+            code,
+            graph: Graph {
+                depth: vec![0; n],
+                is_async_cb: vec![false; n],
+            },
+            id_gen: 0,
+            steps: 0,
+            async_seen: HashSet::new(),
+            globals: Vec::new(),
+        }
+    }
+
+    /// `do_check_main`, then `do_check_subprogs` for the global subprograms `main` called
+    /// (verified lazily since 6.8; the spec's eras before that verify them first, which
+    /// changes only which of two rejections is reported).
+    pub fn run(mut self) -> Res<Graph> {
+        let mut main = State {
+            frames: vec![Frame::new(0, 0, 0)],
+            pc: 0,
+            refs: Vec::new(),
+            entry: Entry::Main,
+            sleepable: self.case.prog.sleepable,
+        };
+        main.set(Reg::R1, Val::Ctx);
+        self.explore(main)?;
+        let mut done = 0;
+        while done < self.globals.len() {
+            let s = self.globals[done];
+            done += 1;
+            let mut st = State {
+                frames: vec![Frame::new(s, 0, 0)],
+                pc: self.code.start(s),
+                refs: Vec::new(),
+                entry: Entry::Global,
+                sleepable: self.case.prog.sleepable,
+            };
+            // `int f(void)`: no argument registers are set.
+            st.set(Reg::R1, Val::Uninit);
+            self.explore(st)?;
+        }
+        Ok(self.graph)
+    }
+
+    fn explore(&mut self, first: State) -> Res<()> {
+        let mut pending = vec![first];
+        while let Some(mut st) = pending.pop() {
+            loop {
+                self.steps += 1;
+                if self.steps > STEP_LIMIT {
+                    return Err(Stop::Unsupported("more paths than the spec explores"));
+                }
+                let insn = self.code.slots[st.pc].expect("check_cfg: paths start instructions");
+                match self.step(&mut st, insn, &mut pending)? {
+                    Flow::Next => st.pc += insn.slots(),
+                    Flow::Jump(to) => st.pc = to,
+                    Flow::End => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fresh_id(&mut self) -> u32 {
+        self.id_gen += 1;
+        self.id_gen
+    }
+
+    fn step(&mut self, st: &mut State, insn: Insn, pending: &mut Vec<State>) -> Res<Flow> {
+        match insn {
+            Insn::Alu { op, dst, src } => self.alu(st, op, dst, src).map(|()| Flow::Next),
+            Insn::LdImm64 { dst, imm } => {
+                writable(dst)?;
+                let v = match imm {
+                    Imm64::Const(c) => Val::Scalar(Range::exactly(c as i64)),
+                    Imm64::Map(m) => Val::Map {
+                        map: MapId::Fd(m),
+                        uid: 0,
+                        null: 0,
+                    },
+                    Imm64::Func(s) => self.func_address(s)?,
+                };
+                st.set(dst, v);
+                Ok(Flow::Next)
+            }
+            Insn::Load {
+                size,
+                dst,
+                src,
+                off,
+            } => {
+                let base = read(st, src)?;
+                writable(dst)?;
+                let v = self.access(st, src, base, off, size, Access::Load)?;
+                st.set(dst, v);
+                Ok(Flow::Next)
+            }
+            Insn::Store {
+                size,
+                dst,
+                off,
+                src,
+            } => {
+                let value = match src {
+                    Operand::Reg(r) => Some(read(st, r)?),
+                    Operand::Imm(_) => None,
+                };
+                let base = read(st, dst)?;
+                let access = match (value, src) {
+                    (Some(v), _) => Access::Store(v),
+                    (None, Operand::Imm(i)) => Access::StoreImm(i),
+                    (None, Operand::Reg(_)) => unreachable!("a register store reads its source"),
+                };
+                self.access(st, dst, base, off, size, access)?;
+                Ok(Flow::Next)
+            }
+            Insn::JmpIf {
+                cond,
+                dst,
+                src,
+                off,
+            } => {
+                let s = match src {
+                    Operand::Reg(r) => read(st, r)?,
+                    Operand::Imm(i) => Val::Scalar(Range::exactly(i64::from(i))),
+                };
+                let d = read(st, dst)?;
+                let to = Code::jump_target(st.pc, off) as usize;
+                let src_reg = match src {
+                    Operand::Reg(r) => Some(r),
+                    Operand::Imm(_) => None,
+                };
+                Ok(self.branch(st, cond, dst, d, src_reg, s, to, pending))
+            }
+            Insn::Ja { off } => Ok(Flow::Jump(Code::jump_target(st.pc, off) as usize)),
+            Insn::Call(Callee::Subprog(s)) => self.call_subprog(st, s),
+            Insn::Call(callee) => {
+                let effect = calls::check_call(self, st, callee)?;
+                self.apply(st, callee, effect, pending)?;
+                Ok(Flow::Next)
+            }
+            Insn::Exit => self.exit(st),
+        }
+    }
+
+    /// `check_ld_imm` of `BPF_PSEUDO_FUNC`: the program has `func_info` ("missing btf
+    /// func_info") and the subprogram is static ("callback function not static").
+    fn func_address(&self, s: u8) -> Res<Val> {
+        if !self.case.prog.func_info {
+            return Err(RejectReason::MissingFuncInfo.into());
+        }
+        if self.linkage(s) != Linkage::Static {
+            return Err(RejectReason::CallbackNotStatic.into());
+        }
+        Ok(Val::Func { subprog: s })
+    }
+
+    /// A subprogram's linkage as the kernel knows it: without `func_info` every subprogram is
+    /// static.
+    fn linkage(&self, s: u8) -> Linkage {
+        match (s, self.case.prog.func_info) {
+            (0, _) => Linkage::Global,
+            (_, false) => Linkage::Static,
+            (s, true) => self.case.prog.subprogs[usize::from(s)].linkage,
+        }
+    }
+
+    /// `check_alu_op` / `adjust_reg_min_max_vals` / `adjust_ptr_min_max_vals`.
+    fn alu(&mut self, st: &mut State, op: AluOp, dst: Reg, src: Operand) -> Res<()> {
+        let s = match src {
+            Operand::Reg(r) => read(st, r)?,
+            Operand::Imm(i) => Val::Scalar(Range::exactly(i64::from(i))),
+        };
+        if op == AluOp::Mov {
+            writable(dst)?;
+            st.set(dst, s);
+            return Ok(());
+        }
+        let d = read(st, dst)?;
+        writable(dst)?;
+        let v = match (d, s) {
+            (Val::Scalar(a), Val::Scalar(b)) => Val::Scalar(scalar_op(op, a, b)?),
+            (p, Val::Scalar(b)) if p.is_pointer() => pointer_op(op, p, b, false)?,
+            (Val::Scalar(a), p) if p.is_pointer() && op == AluOp::Add => {
+                pointer_op(op, p, a, false)?
+            }
+            _ => return Err(Stop::Unsupported("arithmetic between two pointers")),
+        };
+        st.set(dst, v);
+        Ok(())
+    }
+
+    /// `check_mem_access` through `reg` (holding `base`) at `off`.
+    fn access(
+        &mut self,
+        st: &mut State,
+        reg: Reg,
+        base: Val,
+        off: i16,
+        size: Size,
+        access: Access,
+    ) -> Res<Val> {
+        if base.null_id() != 0 {
+            return Err(RejectReason::PossiblyNullDeref.into());
+        }
+        let off = i64::from(off);
+        match base {
+            Val::Stack { frame, off: at } => self.stack_access(st, frame, at + off, size, access),
+            Val::Value {
+                map,
+                off: at,
+                null: _,
+                uid: _,
+            } => self.value_access(map, at, off, size, access),
+            Val::Key { map } => {
+                if !matches!(access, Access::Load) {
+                    return Err(RejectReason::WriteToKey.into());
+                }
+                let _ = (map, reg);
+                if off < 0 || off + size.bytes() > 4 {
+                    return Err(Stop::Unsupported("a map key access out of bounds"));
+                }
+                Ok(Val::UNKNOWN)
+            }
+            Val::Ctx => Err(Stop::Unsupported("context access")),
+            Val::Task { .. } => Err(Stop::Unsupported("BTF pointer access")),
+            _ => Err(RejectReason::InvalidMemAccess.into()),
+        }
+    }
+
+    /// A stack access at `at` from the frame pointer of `frame`
+    /// (`check_stack_access_within_bounds`, `check_stack_read` / `check_stack_write`).
+    fn stack_access(
+        &mut self,
+        st: &mut State,
+        frame: u8,
+        at: i64,
+        size: Size,
+        access: Access,
+    ) -> Res<Val> {
+        let n = size.bytes();
+        if at < -(STACK_SIZE as i64) || at + n > 0 {
+            return Err(RejectReason::StackOutOfBounds.into());
+        }
+        let subprog = st.frames[usize::from(frame)].subprog;
+        self.touch_stack(subprog, at);
+        let stack = &mut st.frames[usize::from(frame)].stack;
+        let (lo, n) = ((at + STACK_SIZE as i64) as usize, n as usize);
+        match access {
+            Access::Load => Ok(stack.read(lo, n)),
+            Access::Store(v) => {
+                if v.is_pointer() && !(n == 8 && at % 8 == 0) {
+                    return Err(Stop::Unsupported("a pointer spilled in part"));
+                }
+                stack.write(lo, n, Some(v), v == Val::ZERO);
+                Ok(Val::Uninit)
+            }
+            Access::StoreImm(i) => {
+                stack.write(lo, n, None, i == 0);
+                Ok(Val::Uninit)
+            }
+        }
+    }
+
+    /// `update_stack_depth`.
+    pub fn touch_stack(&mut self, subprog: u8, at: i64) {
+        let d = &mut self.graph.depth[usize::from(subprog)];
+        *d = (*d).max(-at);
+    }
+
+    /// A load or store in a map value (`check_map_access_type`, `check_map_access`,
+    /// `check_map_kptr_access`).
+    fn value_access(
+        &mut self,
+        map: MapId,
+        at: Off,
+        off: i64,
+        size: Size,
+        access: Access,
+    ) -> Res<Val> {
+        let info = self.map_info(map);
+        if !matches!(access, Access::Load) && info.rdonly_prog {
+            return Err(RejectReason::WriteIntoMapForbidden.into());
+        }
+        let (lo, hi) = at.add(Range::exactly(off)).bounds();
+        let n = size.bytes();
+        if lo < 0 || hi.saturating_add(n) > i64::from(info.value_size) {
+            return Err(RejectReason::MapValueOutOfBounds.into());
+        }
+        for &(p, f) in &info.fields {
+            let (p, fsize) = (i64::from(p), i64::from(crate::layout::size(f)));
+            if !(lo < p + fsize && p < hi + n) {
+                continue;
+            }
+            if !matches!(f, crate::op::Field::Kptr | crate::op::Field::KptrUntrusted) {
+                return Err(RejectReason::SpecialFieldAccess(f).into());
+            }
+            if lo != hi {
+                return Err(Stop::Unsupported("a variable offset over a kptr"));
+            }
+            if p != lo {
+                return Err(RejectReason::KptrMisaligned.into());
+            }
+            if n != 8 {
+                return Err(RejectReason::KptrBadSize.into());
+            }
+            return match access {
+                Access::Load => Ok(Val::Task {
+                    ptr: TaskPtr::Loaded,
+                    null: self.fresh_id(),
+                    off: 0,
+                }),
+                _ if f == crate::op::Field::Kptr => Err(RejectReason::KptrStoreToReferenced.into()),
+                Access::StoreImm(0) => Ok(Val::Uninit),
+                Access::StoreImm(_) => Err(RejectReason::KptrBadStore.into()),
+                Access::Store(v) if v.is_null_const() || matches!(v, Val::Task { off: 0, .. }) => {
+                    Ok(Val::Uninit)
+                }
+                Access::Store(_) => Err(RejectReason::KptrBadStore.into()),
+            };
+        }
+        Ok(Val::UNKNOWN)
+    }
+
+    /// The constant a lookup's key (R2, 4 bytes on the stack) holds, if known: stored
+    /// zeroes, or a spilled constant register (its low bytes).
+    pub fn lookup_key(&self, st: &State) -> Option<i64> {
+        let Val::Stack { frame, off } = st.reg(Reg::R2) else {
+            return None;
+        };
+        let lo = usize::try_from(off + STACK_SIZE as i64).ok()?;
+        st.frames.get(usize::from(frame))?.stack.constant_u32(lo)
+    }
+
+    /// The map (or inner-map template) behind `id`.
+    pub fn map_info(&self, id: MapId) -> &'a MapInfo {
+        match id {
+            MapId::Fd(m) => &self.maps[usize::from(m)],
+            MapId::InnerOf(outer) => {
+                let t = self.maps[usize::from(outer)]
+                    .inner
+                    .expect("a map-in-map has an inner template");
+                &self.maps[usize::from(t)]
+            }
+        }
+    }
+
+    /// `check_cond_jmp_op`: decide the branch when the abstract values do, else push the taken
+    /// side and continue on the fall-through, each refined.
+    #[allow(clippy::too_many_arguments)]
+    fn branch(
+        &mut self,
+        st: &mut State,
+        cond: Cond,
+        dst: Reg,
+        d: Val,
+        src_reg: Option<Reg>,
+        s: Val,
+        to: usize,
+        pending: &mut Vec<State>,
+    ) -> Flow {
+        // A maybe-NULL pointer against zero: NULL on one side, not NULL on the other
+        // (`mark_ptr_or_null_regs`).
+        if let (true, Some(0), Some(eq)) = (d.null_id() != 0, const_of(s), null_test(cond)) {
+            let id = d.null_id();
+            let mut taken = st.clone();
+            mark_null(&mut taken, id, eq);
+            mark_null(st, id, !eq);
+            taken.pc = to;
+            pending.push(taken);
+            return Flow::Next;
+        }
+        let outcome = match (d, s) {
+            (Val::Scalar(a), Val::Scalar(b)) => decide(cond, a, b),
+            (p, Val::Scalar(b))
+                if p.is_pointer() && p.null_id() == 0 && b.constant() == Some(0) =>
+            {
+                null_test(cond).map(|eq| !eq)
+            }
+            _ => None,
+        };
+        match outcome {
+            Some(true) => Flow::Jump(to),
+            Some(false) => Flow::Next,
+            None => {
+                let mut taken = st.clone();
+                if let (Val::Scalar(a), Some(b)) = (d, const_of(s)) {
+                    if let Some(r) = refine(cond, a, b, true) {
+                        taken.set(dst, Val::Scalar(r));
+                    }
+                    if let Some(r) = refine(cond, a, b, false) {
+                        st.set(dst, Val::Scalar(r));
+                    }
+                }
+                let _ = src_reg;
+                taken.pc = to;
+                pending.push(taken);
+                Flow::Next
+            }
+        }
+    }
+
+    /// `check_func_call` of a bpf-to-bpf call.
+    fn call_subprog(&mut self, st: &mut State, s: u8) -> Res<Flow> {
+        if self.linkage(s) == Linkage::Global {
+            // `int f(void)`: verified on its own; the caller gets an unknown scalar.
+            if !self.globals.contains(&s) {
+                self.globals.push(s);
+            }
+            clobber(st);
+            st.set(Reg::R0, Val::UNKNOWN);
+            return Ok(Flow::Next);
+        }
+        if st.frames.len() >= MAX_CALL_FRAMES {
+            return Err(RejectReason::CallStackTooDeep.into());
+        }
+        if st.frames.iter().any(|f| f.subprog == s) {
+            return Err(Stop::Unsupported("recursive calls"));
+        }
+        let depth = st.frames.len() as u8;
+        let mut callee = Frame::new(s, depth, st.pc + 1);
+        for r in Reg::ARGS {
+            callee.regs[usize::from(r.0)] = st.reg(r);
+        }
+        st.frames.push(callee);
+        Ok(Flow::Jump(self.code.start(s)))
+    }
+
+    /// `BPF_EXIT`: back to the caller, or the end of a path with its reference and return
+    /// checks (`check_reference_leak`, `check_return_code`).
+    fn exit(&mut self, st: &mut State) -> Res<Flow> {
+        if st.frames.len() > 1 {
+            let callee = st.frames.pop().expect("a frame to leave");
+            let r0 = callee.regs[0];
+            if let Val::Stack { frame, .. } = r0
+                && usize::from(frame) >= st.frames.len()
+            {
+                return Err(Stop::Unsupported("a subprogram returning its own stack"));
+            }
+            clobber(st);
+            st.set(Reg::R0, r0);
+            return Ok(Flow::Jump(callee.ret_pc));
+        }
+        if !st.refs.is_empty() {
+            return Err(RejectReason::UnreleasedReference.into());
+        }
+        let r0 = read(st, Reg::R0)?;
+        match st.entry {
+            Entry::Main => {}
+            Entry::Global => {
+                if !matches!(r0, Val::Scalar(_)) {
+                    return Err(Stop::Unsupported("a global subprogram returning a pointer"));
+                }
+            }
+            Entry::Async(kind) => {
+                let Val::Scalar(r) = r0 else {
+                    return Err(RejectReason::AsyncCbBadReturn.into());
+                };
+                let (lo, hi) = calls::async_return_range(kind);
+                if r.min < lo || r.max > hi {
+                    return Err(RejectReason::AsyncCbBadReturn.into());
+                }
+            }
+        }
+        Ok(Flow::End)
+    }
+
+    /// What a helper or kfunc call does once its obligations hold.
+    fn apply(
+        &mut self,
+        st: &mut State,
+        callee: Callee,
+        effect: Effect,
+        pending: &mut Vec<State>,
+    ) -> Res<()> {
+        if let Some(id) = effect.release {
+            st.refs.retain(|&(r, _)| r != id);
+            st.for_each_val(|v| {
+                if matches!(*v, Val::Task { ptr: TaskPtr::Acquired { ref_id }, .. } if ref_id == id)
+                {
+                    *v = Val::UNKNOWN;
+                }
+            });
+        }
+        if let Some(cb) = effect.callback {
+            self.push_async(cb, pending);
+        }
+        clobber(st);
+        let r0 = match effect.ret {
+            calls::Ret::Scalar(r) => Val::Scalar(r),
+            calls::Ret::MapValue(map, uid) => Val::Value {
+                map,
+                uid,
+                off: Off::Const(0),
+                null: 0,
+            },
+            calls::Ret::MapValueOrNull(map, uid) => Val::Value {
+                map,
+                uid,
+                off: Off::Const(0),
+                null: self.fresh_id(),
+            },
+            calls::Ret::InnerMapOrNull(outer) => {
+                let id = self.fresh_id();
+                Val::Map {
+                    map: MapId::InnerOf(outer),
+                    uid: id,
+                    null: id,
+                }
+            }
+            calls::Ret::AcquiredTaskOrNull => {
+                let ref_id = self.fresh_id();
+                st.refs.push((ref_id, st.pc));
+                Val::Task {
+                    ptr: TaskPtr::Acquired { ref_id },
+                    null: self.fresh_id(),
+                    off: 0,
+                }
+            }
+        };
+        let _ = callee;
+        st.set(Reg::R0, r0);
+        Ok(())
+    }
+
+    /// `push_async_cb`: a fresh state for the callback, R1 to R3 the map, key and value of
+    /// the element holding the async object (`set_timer_callback_state`,
+    /// `set_task_work_schedule_callback_state`).
+    fn push_async(&mut self, cb: calls::AsyncCb, pending: &mut Vec<State>) {
+        self.graph.is_async_cb[usize::from(cb.subprog)] = true;
+        if !self
+            .async_seen
+            .insert((cb.subprog, cb.kind, cb.map, cb.uid))
+        {
+            return;
+        }
+        let mut frame = Frame::new(cb.subprog, 0, 0);
+        frame.regs[1] = Val::Map {
+            map: cb.map,
+            uid: cb.uid,
+            null: 0,
+        };
+        frame.regs[2] = Val::Key { map: cb.map };
+        frame.regs[3] = Val::Value {
+            map: cb.map,
+            uid: cb.uid,
+            off: Off::Const(0),
+            null: 0,
+        };
+        pending.push(State {
+            frames: vec![frame],
+            pc: self.code.start(cb.subprog),
+            refs: Vec::new(),
+            entry: Entry::Async(cb.kind),
+            sleepable: calls::async_cb_sleepable(cb.kind),
+        });
+    }
+}
+
+/// What a memory instruction does.
+#[derive(Clone, Copy, Debug)]
+enum Access {
+    Load,
+    Store(Val),
+    StoreImm(i32),
+}
+
+/// `check_reg_arg(SRC_OP)`: "R%d !read_ok".
+pub fn read(st: &State, r: Reg) -> Res<Val> {
+    if usize::from(r.0) >= Reg::COUNT {
+        return Err(Stop::Unsupported("a register past r10"));
+    }
+    match st.reg(r) {
+        Val::Uninit => Err(RejectReason::UninitRegister.into()),
+        v => Ok(v),
+    }
+}
+
+/// `check_reg_arg(DST_OP)`: "frame pointer is read only".
+fn writable(r: Reg) -> Res<()> {
+    if r == Reg::FP {
+        Err(RejectReason::FramePointerReadOnly.into())
+    } else if usize::from(r.0) >= Reg::COUNT {
+        Err(Stop::Unsupported("a register past r10"))
+    } else {
+        Ok(())
+    }
+}
+
+/// After a call: R1 to R5 are clobbered (`caller_saved`).
+fn clobber(st: &mut State) {
+    for r in Reg::ARGS {
+        st.set(r, Val::Uninit);
+    }
+}
+
+fn const_of(v: Val) -> Option<i64> {
+    match v {
+        Val::Scalar(r) => r.constant(),
+        _ => None,
+    }
+}
+
+/// `Eq` / `Ne` against zero: `Some(true)` when the jump is taken if the value is zero.
+fn null_test(cond: Cond) -> Option<bool> {
+    match cond {
+        Cond::Eq => Some(true),
+        Cond::Ne => Some(false),
+        _ => None,
+    }
+}
+
+/// Every copy of maybe-NULL pointer `id`, on the side where it is NULL (`null`) or not. A
+/// NULL acquired pointer releases its reference.
+fn mark_null(st: &mut State, id: u32, null: bool) {
+    let mut released = Vec::new();
+    st.for_each_val(|v| {
+        if v.null_id() == id {
+            if null {
+                if let Val::Task {
+                    ptr: TaskPtr::Acquired { ref_id },
+                    ..
+                } = *v
+                {
+                    released.push(ref_id);
+                }
+                *v = Val::ZERO;
+            } else {
+                *v = v.non_null();
+            }
+        }
+    });
+    st.refs.retain(|(r, _)| !released.contains(r));
+}
+
+/// Scalar ALU on signed bounds.
+fn scalar_op(op: AluOp, a: Range, b: Range) -> Res<Range> {
+    let both = a.constant().zip(b.constant());
+    Ok(match op {
+        AluOp::Mov => b,
+        AluOp::Add => add_ranges(a, b),
+        AluOp::Sub => add_ranges(
+            a,
+            Range {
+                min: b.max.checked_neg().unwrap_or(i64::MIN),
+                max: b.min.checked_neg().unwrap_or(i64::MAX),
+            },
+        ),
+        AluOp::Mul => both.map_or(Range::UNKNOWN, |(x, y)| Range::exactly(x.wrapping_mul(y))),
+        AluOp::And => match (both, b.constant(), a.constant()) {
+            (Some((x, y)), _, _) => Range::exactly(x & y),
+            (None, Some(m), _) | (None, None, Some(m)) if m >= 0 => Range { min: 0, max: m },
+            _ => Range::UNKNOWN,
+        },
+        AluOp::Or => both.map_or(Range::UNKNOWN, |(x, y)| Range::exactly(x | y)),
+        AluOp::Xor => both.map_or(Range::UNKNOWN, |(x, y)| Range::exactly(x ^ y)),
+        AluOp::Lsh | AluOp::Rsh => {
+            let Some(k) = b.constant().filter(|k| (0..64).contains(k)) else {
+                return Err(Stop::Unsupported("a shift by a non-constant or past 63"));
+            };
+            match (op, a.constant()) {
+                (AluOp::Lsh, Some(x)) => Range::exactly(((x as u64) << k) as i64),
+                (AluOp::Rsh, Some(x)) => Range::exactly(((x as u64) >> k) as i64),
+                (AluOp::Rsh, None) if a.min >= 0 => Range {
+                    min: a.min >> k,
+                    max: a.max >> k,
+                },
+                (AluOp::Rsh, None) if k > 0 => Range {
+                    min: 0,
+                    max: (u64::MAX >> k) as i64,
+                },
+                _ => Range::UNKNOWN,
+            }
+        }
+    })
+}
+
+/// `adjust_ptr_min_max_vals`: a pointer plus or minus a scalar.
+fn pointer_op(op: AluOp, p: Val, b: Range, _: bool) -> Res<Val> {
+    if p.null_id() != 0 {
+        return Err(RejectReason::PossiblyNullDeref.into());
+    }
+    let delta = match op {
+        AluOp::Add => b,
+        AluOp::Sub => match b.constant().and_then(i64::checked_neg) {
+            Some(n) => Range::exactly(n),
+            None => return Err(Stop::Unsupported("subtracting a variable from a pointer")),
+        },
+        _ => {
+            return Err(Stop::Unsupported(
+                "a bitwise or multiplying operator on a pointer",
+            ));
+        }
+    };
+    match p {
+        Val::Map { .. } => Err(RejectReason::FieldOfMapInMap.into()),
+        Val::Stack { frame, off } => match delta.constant() {
+            Some(d) => Ok(Val::Stack {
+                frame,
+                off: off.saturating_add(d),
+            }),
+            None => Err(Stop::Unsupported("a variable offset on a stack pointer")),
+        },
+        Val::Value {
+            map,
+            uid,
+            off,
+            null,
+        } => Ok(Val::Value {
+            map,
+            uid,
+            off: off.add(delta),
+            null,
+        }),
+        Val::Task { ptr, null, off } => match delta.constant() {
+            Some(d) => Ok(Val::Task {
+                ptr,
+                null,
+                off: off.saturating_add(d),
+            }),
+            None => Err(Stop::Unsupported("a variable offset on a BTF pointer")),
+        },
+        _ => Err(Stop::Unsupported("arithmetic on this pointer type")),
+    }
+}
+
+/// `is_branch_taken`: `Some(taken)` when the bounds decide it. Unsigned conditions are
+/// decided on signed bounds only when both sides are non-negative (or constants).
+fn decide(cond: Cond, a: Range, b: Range) -> Option<bool> {
+    if let (Some(x), Some(y)) = (a.constant(), b.constant()) {
+        let (ux, uy) = (x as u64, y as u64);
+        return Some(match cond {
+            Cond::Eq => x == y,
+            Cond::Ne => x != y,
+            Cond::Gt => ux > uy,
+            Cond::Ge => ux >= uy,
+            Cond::Lt => ux < uy,
+            Cond::Le => ux <= uy,
+            Cond::Sgt => x > y,
+            Cond::Slt => x < y,
+        });
+    }
+    if matches!(cond, Cond::Gt | Cond::Ge | Cond::Lt | Cond::Le) && (a.min < 0 || b.min < 0) {
+        return None;
+    }
+    let known = |yes: bool, no: bool| {
+        if yes {
+            Some(true)
+        } else if no {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    match cond {
+        Cond::Eq => known(false, a.max < b.min || a.min > b.max),
+        Cond::Ne => known(a.max < b.min || a.min > b.max, false),
+        Cond::Gt | Cond::Sgt => known(a.min > b.max, a.max <= b.min),
+        Cond::Ge => known(a.min >= b.max, a.max < b.min),
+        Cond::Lt | Cond::Slt => known(a.max < b.min, a.min >= b.max),
+        Cond::Le => known(a.max <= b.min, a.min > b.max),
+    }
+}
+
+/// The bounds of `a` on one side of `a <cond> b` (`reg_set_min_max`), when the spec can
+/// state them.
+fn refine(cond: Cond, a: Range, b: i64, taken: bool) -> Option<Range> {
+    let signed = matches!(cond, Cond::Sgt | Cond::Slt);
+    if !signed && (a.min < 0 || b < 0) && !matches!(cond, Cond::Eq | Cond::Ne) {
+        return None;
+    }
+    let clamp = |min: i64, max: i64| {
+        Some(Range {
+            min: a.min.max(min),
+            max: a.max.min(max),
+        })
+    };
+    match (cond, taken) {
+        (Cond::Eq, true) | (Cond::Ne, false) => Some(Range::exactly(b)),
+        (Cond::Eq, false) | (Cond::Ne, true) => None,
+        (Cond::Gt | Cond::Sgt, true) | (Cond::Le, false) => clamp(b.checked_add(1)?, i64::MAX),
+        (Cond::Gt | Cond::Sgt, false) | (Cond::Le, true) => clamp(i64::MIN, b),
+        (Cond::Ge, true) | (Cond::Lt | Cond::Slt, false) => clamp(b, i64::MAX),
+        (Cond::Ge, false) | (Cond::Lt | Cond::Slt, true) => clamp(i64::MIN, b.checked_sub(1)?),
+    }
+}

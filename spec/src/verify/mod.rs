@@ -1,0 +1,189 @@
+//! The verifier model: what `BPF_PROG_LOAD` answers for a [`Case`] of the program model, per
+//! era, as root (`bpf_capable`, `perfmon_capable`: uninitialized stack reads and pointer
+//! leaks are allowed; the JIT is on).
+//!
+//! The passes run in `bpf_check`'s order (verifier.c, all eras):
+//! 1. the maps are created (`BPF_MAP_CREATE`, by the runtime spec's rules);
+//! 2. `add_subprog_and_kfunc`: every kfunc exists in this era and the program is GPL;
+//! 3. `check_subprogs` ([`cfg`]): jumps stay in their subprogram, each ends in `exit` / `ja`;
+//! 4. `check_attach_btf_id` and `resolve_pseudo_ldimm64` (map / program compatibility), in
+//!    the era's order;
+//! 5. `check_cfg` ([`cfg`]): every instruction is reachable;
+//! 6. `do_check_main`, then the global subprograms it calls ([`exec`]): a path-by-path
+//!    abstract interpretation in which each instruction states its *obligations* (register
+//!    readable, pointer not NULL, access in bounds, argument of the right type, callback
+//!    static, ...), discharged in the kernel's order; the first one that fails is the
+//!    rejection;
+//! 7. `check_max_stack_depth` ([`cfg`]) over the call graph the paths revealed.
+
+mod calls;
+mod cfg;
+mod exec;
+mod state;
+
+use crate::era::Kernel;
+use crate::errno::Errno;
+use crate::op::{Field, MapIdx, MapKind, Op, ValueLayout};
+use crate::outcome::{Outcome, RejectReason};
+use crate::prog::{Case, Insn};
+use crate::{layout, verifier};
+use std::fmt;
+
+/// What loading a case gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum Verdict {
+    /// The program loads.
+    Accept,
+    /// The verifier refuses it.
+    Reject(RejectReason),
+    /// Map `map` of the case cannot be created (`BPF_MAP_CREATE` fails with `errno`).
+    MapCreate { map: u8, errno: Errno },
+    /// The case leaves the modelled fragment (the reason says how).
+    Unsupported(&'static str),
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Accept => f.write_str("accept"),
+            Verdict::Reject(r) => write!(f, "reject {r}"),
+            Verdict::MapCreate { map, errno } => write!(f, "map m{map} fails -{errno}"),
+            Verdict::Unsupported(why) => write!(f, "unsupported: {why}"),
+        }
+    }
+}
+
+/// Why a pass stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    Reject(RejectReason),
+    Unsupported(&'static str),
+}
+
+impl From<RejectReason> for Stop {
+    fn from(r: RejectReason) -> Stop {
+        Stop::Reject(r)
+    }
+}
+
+type Res<T> = Result<T, Stop>;
+
+/// A created map as the verifier sees it.
+#[derive(Clone, Debug)]
+struct MapInfo {
+    kind: MapKind,
+    btf: bool,
+    rdonly_prog: bool,
+    /// The special fields of the map's BTF record.
+    recorded: ValueLayout,
+    /// The same, by offset.
+    fields: Vec<(u32, Field)>,
+    value_size: u32,
+    max_entries: u8,
+    /// Inner-map template of a map-in-map.
+    inner: Option<u8>,
+}
+
+/// The verifier's answer for `case` on `kernel`.
+pub fn verify(kernel: &Kernel, case: &Case) -> Verdict {
+    let maps = match create_maps(kernel, case) {
+        Ok(m) => m,
+        Err(v) => return v,
+    };
+    match load(kernel, case, &maps) {
+        Ok(()) => Verdict::Accept,
+        Err(Stop::Reject(r)) => Verdict::Reject(r),
+        Err(Stop::Unsupported(why)) => Verdict::Unsupported(why),
+    }
+}
+
+/// `BPF_MAP_CREATE` of each map, by the runtime spec's rules (`map_create`, `map_check_btf`).
+fn create_maps(kernel: &Kernel, case: &Case) -> Result<Vec<MapInfo>, Verdict> {
+    let mut w = crate::World::new(*kernel);
+    let mut maps = Vec::new();
+    for (i, d) in case.maps.iter().enumerate() {
+        let i = u8::try_from(i).map_err(|_| Verdict::Unsupported("more than 255 maps"))?;
+        if !d.btf && d.spec.value.has_special_fields() {
+            return Err(Verdict::Unsupported("special fields need value BTF"));
+        }
+        if let Some(MapIdx(t)) = d.spec.inner
+            && t >= i
+        {
+            return Err(Verdict::Unsupported(
+                "an inner-map template declared after its outer map",
+            ));
+        }
+        match crate::step(&mut w, &Op::MapCreate(d.spec)) {
+            Outcome::Ok => {}
+            Outcome::Err(errno) => return Err(Verdict::MapCreate { map: i, errno }),
+            _ => {
+                return Err(Verdict::Unsupported(
+                    "map creation outside the runtime spec",
+                ));
+            }
+        }
+        let recorded: ValueLayout = w.map(MapIdx(i)).spec.value;
+        maps.push(MapInfo {
+            kind: d.spec.kind,
+            btf: d.btf,
+            rdonly_prog: d.spec.flags.rdonly_prog,
+            recorded,
+            fields: layout::fields(&recorded),
+            // A map-in-map's value is the inner map's fd.
+            value_size: if d.spec.kind.is_map_in_map() {
+                4
+            } else {
+                layout::value_size(&d.spec.value)
+            },
+            max_entries: d.spec.max_entries,
+            inner: d.spec.inner.map(|m| m.0),
+        });
+    }
+    Ok(maps)
+}
+
+/// `bpf_check`, after the maps exist.
+fn load(kernel: &Kernel, case: &Case, maps: &[MapInfo]) -> Res<()> {
+    let prog = &case.prog;
+    if prog.subprogs.is_empty() || prog.subprogs.len() > 256 {
+        return Err(Stop::Unsupported("a program needs 1 to 256 subprograms"));
+    }
+    calls::check_kfuncs_exist(kernel, prog)?;
+    let code = cfg::Code::new(prog)?;
+    cfg::check_subprogs(&code)?;
+    let attach = || verifier::attach_rule(&kernel.features, prog.ty, prog.sleepable);
+    if !kernel.features.attach_checks_after_maps {
+        attach()?;
+    }
+    resolve_maps(kernel, case, maps)?;
+    if kernel.features.attach_checks_after_maps {
+        attach()?;
+    }
+    cfg::check_cfg(&code)?;
+    let graph = exec::Checker::new(kernel, case, maps, &code).run()?;
+    cfg::check_max_stack_depth(&code, &graph)
+}
+
+/// `resolve_pseudo_ldimm64`: each map the code names, in instruction order, the first time
+/// it is named, goes through `check_map_prog_compatibility`.
+fn resolve_maps(kernel: &Kernel, case: &Case, maps: &[MapInfo]) -> Res<()> {
+    let mut seen = Vec::new();
+    for insn in case.prog.insns() {
+        if let Insn::LdImm64 {
+            imm: crate::prog::Imm64::Map(m),
+            ..
+        } = insn
+        {
+            let Some(info) = maps.get(usize::from(*m)) else {
+                // The kernel's `fdget` of an fd the case never opened.
+                return Err(Stop::Unsupported("a map index past the case's maps"));
+            };
+            if !seen.contains(m) {
+                seen.push(*m);
+                verifier::map_compat(&kernel.features, case.prog.ty, &info.recorded)?;
+            }
+        }
+    }
+    Ok(())
+}
