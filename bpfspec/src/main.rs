@@ -69,15 +69,8 @@ enum Command {
         /// too close to call (poisoned).
         #[arg(long, value_name = "US", default_value_t = oracle::diff::LATENESS_NS / 1000)]
         lateness_us: u64,
-        /// Instead of files: this many generated cases.
-        #[arg(long, value_name = "N", conflicts_with = "paths")]
-        generate: Option<u64>,
-        /// Seed of the generated cases.
-        #[arg(long, value_name = "S", default_value_t = 1)]
-        seed: u64,
-        /// Number of the first generated case (to replay one case: `--generate 1 --first I`).
-        #[arg(long, value_name = "I", default_value_t = 0)]
-        first: u64,
+        #[command(flatten)]
+        generated: Generated,
         /// Threads running generated cases (waits overlap; CPU work is what counts).
         #[arg(long, value_name = "T", default_value_t = 16)]
         threads: usize,
@@ -98,15 +91,8 @@ enum Command {
     /// spec in every era they name, then the kernel when bpf() is usable; exit 77 when only
     /// the spec half could run and it passed), or generated programs.
     VerifyDiff {
-        /// Instead of files: this many generated programs.
-        #[arg(long, value_name = "N", conflicts_with = "paths")]
-        generate: Option<u64>,
-        /// Seed of the generated programs.
-        #[arg(long, value_name = "S", default_value_t = 1)]
-        seed: u64,
-        /// Number of the first generated program (to replay one: `--generate 1 --first I`).
-        #[arg(long, value_name = "I", default_value_t = 0)]
-        first: u64,
+        #[command(flatten)]
+        generated: Generated,
         /// Write each divergence as a case file (expecting the kernel's verdict) here.
         #[arg(long, value_name = "DIR", requires = "generate")]
         write: Option<PathBuf>,
@@ -114,6 +100,20 @@ enum Command {
         #[arg(required_unless_present = "generate", value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+}
+
+/// Generated cases instead of files.
+#[derive(Debug, clap::Args)]
+struct Generated {
+    /// Instead of files: this many generated cases.
+    #[arg(long, value_name = "N", conflicts_with = "paths")]
+    generate: Option<u64>,
+    /// Seed of the generated cases.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// Number of the first generated case (to replay one: `--generate 1 --first I`).
+    #[arg(long, value_name = "I", default_value_t = 0)]
+    first: u64,
 }
 
 /// Exit status for a usage error or a file that does not parse.
@@ -129,9 +129,12 @@ fn main() -> ExitCode {
         Command::Check { kernel, paths } => check::run(kernel, &paths),
         Command::Conform {
             lateness_us,
-            generate,
-            seed,
-            first,
+            generated:
+                Generated {
+                    generate,
+                    seed,
+                    first,
+                },
             threads,
             paths,
         } => {
@@ -143,9 +146,12 @@ fn main() -> ExitCode {
         }
         Command::Record { dry_run, files } => record::run(&files, dry_run),
         Command::VerifyDiff {
-            generate,
-            seed,
-            first,
+            generated:
+                Generated {
+                    generate,
+                    seed,
+                    first,
+                },
             write,
             paths,
         } => match generate {

@@ -164,7 +164,10 @@ fn report(
         release,
         *kernel,
         log.as_deref().unwrap_or(""),
-        &format!("oracle: bpfspec verify-diff --generate 1 --seed {seed} --first {i}"),
+        &format!(
+            "oracle: bpfspec verify-diff --generate 1 --seed {seed} --first {i} (the spec said \
+             {spec})"
+        ),
     );
     let text = scenario::render_case(&file);
     let mut out = format!(

@@ -4,6 +4,7 @@
 
 use crate::sys::{self, BTF_KIND_FUNC, BTF_KIND_STRUCT, BtfBuilder, VmlinuxBtf};
 use spec::prog::{Helper, Kfunc as ProgKfunc};
+use spec::verify::Verdict;
 use spec::{Era, Features, Field, Kernel, ValueLayout, layout};
 use std::collections::HashMap;
 use std::fmt;
@@ -142,6 +143,19 @@ pub struct ValueBtf {
     pub value: u32,
 }
 
+/// A map of a verifier case as the case declares it (its inner-map template's declaration
+/// in place of the template's index), and which of the case's maps so declared it is: two
+/// equal declarations in one case are two maps.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MapKey {
+    pub decl: spec::prog::MapDecl,
+    pub inner: Option<Box<MapKey>>,
+    pub nth: usize,
+}
+
+/// Maps [`Host::cached_map`] keeps.
+const MAP_CACHE: usize = 256;
+
 /// The kernel, probed once and shared by every case.
 pub struct Host {
     pub detection: Detection,
@@ -154,6 +168,7 @@ pub struct Host {
     prog_btf: ProgBtf,
     values: Mutex<HashMap<ValueLayout, Arc<ValueBtf>>>,
     func_btfs: Mutex<HashMap<FuncShape, Arc<FuncBtf>>>,
+    maps: Mutex<HashMap<MapKey, Result<Arc<OwnedFd>, Verdict>>>,
     bpffs: Mutex<Option<String>>,
     cases: AtomicU64,
 }
@@ -269,6 +284,7 @@ impl Host {
             prog_btf: ProgBtf::load().map_err(|e| Unavailable(format!("BPF_BTF_LOAD: {e}")))?,
             values: Mutex::new(HashMap::new()),
             func_btfs: Mutex::new(HashMap::new()),
+            maps: Mutex::new(HashMap::new()),
             bpffs: Mutex::new(None),
             cases: AtomicU64::new(0),
         })
@@ -305,6 +321,25 @@ impl Host {
         }
         cache.insert(key, Arc::clone(&btf));
         Ok(btf)
+    }
+
+    /// The map of a verifier case declared as `key` says, created by `create` on first use
+    /// (its failure kept as well). At most [`MAP_CACHE`] are kept.
+    pub fn cached_map(
+        &self,
+        key: MapKey,
+        create: impl FnOnce() -> Result<OwnedFd, Verdict>,
+    ) -> Result<Arc<OwnedFd>, Verdict> {
+        let mut cache = self.maps.lock().expect("map cache");
+        if let Some(m) = cache.get(&key) {
+            return m.clone();
+        }
+        let m = create().map(Arc::new);
+        if cache.len() >= MAP_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, m.clone());
+        m
     }
 
     /// The BTF of a map value with these special fields (loaded on first use).

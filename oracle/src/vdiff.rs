@@ -58,10 +58,11 @@ pub fn compare(host: &Host, case: &Case) -> VDiff {
             kernel,
         },
         (s, k) if s == k => VDiff::Agree(s),
+        // The instructions that led to the kernel's verdict, for the report.
         _ => VDiff::Diverged {
             spec,
             kernel,
-            log: loaded.log,
+            log: crate::verify::trace(host, case).log,
         },
     }
 }

@@ -40,12 +40,13 @@
 
 use crate::asm::{Alu, Asm, Cond, Reg, Size, Src};
 use crate::engine::{MISSING_FD, map_flags, map_type, prog_type};
-use crate::host::{FuncBtf, Host};
+use crate::host::{FuncBtf, Host, MapKey};
 use crate::messages;
 use crate::sys::{self, FuncInfo, MapAttr, MapBtf, ProgAttr, RawInsn, Sys};
+use spec::prog::MapDecl;
 use spec::prog::{AluOp, Callee, Case, Imm64, Insn, Linkage, Operand};
 use spec::verify::Verdict;
-use spec::{Errno, MapIdx, layout};
+use spec::{Errno, MapIdx, MapSpec, layout};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 
@@ -73,29 +74,36 @@ impl Loaded {
     }
 }
 
-/// Load `case` on the kernel of `host` and type its answer.
+/// Load `case` on the kernel of `host` and type its answer: one `BPF_PROG_LOAD` with the
+/// verifier's messages logged but not its instruction trace (`BPF_LOG_STATS`), which costs
+/// about what a load at level 0 costs and names a rejection's reason at once.
+/// [`Loaded::log`] then holds the messages only; [`trace`] reloads at level 1 for the
+/// instructions that led there.
 ///
 /// Panics when `BPF_MAP_CREATE` fails with an errno [`spec::Errno`] has no name for (the
 /// spec could never give that answer: the differential would be meaningless), naming it.
 pub fn load(host: &Host, case: &Case) -> Loaded {
+    load_at(host, case, sys::LOG_MESSAGES)
+}
+
+/// [`load`] with the whole instruction trace of a rejection in [`Loaded::log`] (log level 1):
+/// what a report of a divergence shows and a regression file keeps.
+pub fn trace(host: &Host, case: &Case) -> Loaded {
+    load_at(host, case, sys::LOG_LEVEL1)
+}
+
+fn load_at(host: &Host, case: &Case, level: u32) -> Loaded {
     let p = match prepare(host, case) {
         Ok(p) => p,
         Err(v) => return Loaded::verdict(v),
     };
-    let errno = match p.load_quiet() {
-        Ok(()) => return Loaded::verdict(Verdict::Accept),
-        Err(Sys(libc::ENOMEM)) => return Loaded::verdict(out_of_memory()),
-        Err(e) => e,
-    };
-    let log = match sys::prog_load_logged(&p.attr(), sys::LOG_LEVEL1) {
-        Err(e) => e.log,
+    let (errno, log) = match sys::prog_load_logged(&p.attr(), level) {
         Ok(fd) => {
             drop(fd);
-            panic!(
-                "the kernel refused a program at log level 0 ({errno}) and accepted it at \
-                 level 1"
-            )
+            return Loaded::verdict(Verdict::Accept);
         }
+        Err(e) if e.errno.0 == libc::ENOMEM => return Loaded::verdict(out_of_memory()),
+        Err(e) => (e.errno, e.log),
     };
     drop(p);
     let verdict = if messages::hits_complexity_limit(&log) {
@@ -120,7 +128,7 @@ pub struct Prepared {
     insns: Vec<RawInsn>,
     btf: Option<Arc<FuncBtf>>,
     func_info: Vec<FuncInfo>,
-    _maps: Vec<OwnedFd>,
+    _maps: Vec<Arc<OwnedFd>>,
 }
 
 impl Prepared {
@@ -220,57 +228,91 @@ fn is_identifier(s: &str) -> bool {
         && s.len() < 128
 }
 
-/// `BPF_MAP_CREATE` of each map of the case, in order.
-fn create_maps(host: &Host, case: &Case) -> Result<Vec<OwnedFd>, Verdict> {
-    let mut fds: Vec<OwnedFd> = Vec::new();
+/// The maps of the case, in order: created on first use and kept by the host for later
+/// cases that declare the same maps (loading a program changes nothing in a map, and creating
+/// maps would cost the differential more than verifying). Two equal declarations in one case
+/// are two maps.
+fn create_maps(host: &Host, case: &Case) -> Result<Vec<Arc<OwnedFd>>, Verdict> {
+    let mut fds: Vec<Arc<OwnedFd>> = Vec::new();
+    let mut keys: Vec<MapKey> = Vec::new();
     for (i, d) in case.maps.iter().enumerate() {
         let idx = u8::try_from(i).map_err(|_| Verdict::Unsupported("more than 255 maps"))?;
-        let s = &d.spec;
-        let mim = s.kind.is_map_in_map();
-        let inner = match (mim, s.inner) {
-            (false, _) => None,
-            (true, None) => Some(MISSING_FD),
-            (true, Some(MapIdx(t))) => match fds.get(usize::from(t)) {
-                Some(fd) => Some(fd.as_raw_fd()),
+        let inner = match d.spec.inner {
+            Some(MapIdx(t)) if d.spec.kind.is_map_in_map() => match keys.get(usize::from(t)) {
+                Some(k) => Some((Box::new(k.clone()), fds[usize::from(t)].as_raw_fd())),
                 None => {
                     return Err(Verdict::Unsupported(
                         "an inner-map template declared after its outer map",
                     ));
                 }
             },
+            _ => None,
         };
-        let plain_mim = mim && !s.value.has_special_fields();
-        let btf = if plain_mim || !d.btf {
-            None
-        } else {
-            match host.value_btf(&s.value) {
-                Ok(b) => Some(b),
-                Err(e) => return Err(map_failed(idx, e)),
-            }
-        };
-        let attr = MapAttr {
-            map_type: map_type(s.kind),
-            key_size: 4,
-            value_size: if plain_mim {
-                4
-            } else {
-                layout::value_size(&s.value)
+        let mut key = MapKey {
+            decl: MapDecl {
+                spec: MapSpec {
+                    inner: None,
+                    ..d.spec
+                },
+                btf: d.btf,
             },
-            max_entries: u32::from(s.max_entries),
-            flags: map_flags(s.flags),
-            btf: btf.as_ref().map(|b| MapBtf {
-                fd: b.fd.as_raw_fd(),
-                key: b.key,
-                value: b.value,
-            }),
-            inner,
+            inner: inner.as_ref().map(|(k, _)| k.clone()),
+            nth: 0,
         };
-        match sys::map_create(&attr) {
-            Ok(fd) => fds.push(fd),
-            Err(e) => return Err(map_failed(idx, e)),
-        }
+        key.nth = keys
+            .iter()
+            .filter(|k| k.decl == key.decl && k.inner == key.inner)
+            .count();
+        let fd = host.cached_map(key.clone(), || {
+            create_map(host, idx, d, inner.as_ref().map(|&(_, fd)| fd))
+        })?;
+        keys.push(key);
+        fds.push(fd);
     }
     Ok(fds)
+}
+
+/// `BPF_MAP_CREATE` of map `idx` of a case (`inner`: the fd of its inner-map template).
+fn create_map(
+    host: &Host,
+    idx: u8,
+    d: &MapDecl,
+    inner: Option<std::os::fd::RawFd>,
+) -> Result<OwnedFd, Verdict> {
+    let s = &d.spec;
+    let mim = s.kind.is_map_in_map();
+    let inner = match (mim, inner) {
+        (false, _) => None,
+        (true, None) => Some(MISSING_FD),
+        (true, Some(fd)) => Some(fd),
+    };
+    let plain_mim = mim && !s.value.has_special_fields();
+    let btf = if plain_mim || !d.btf {
+        None
+    } else {
+        match host.value_btf(&s.value) {
+            Ok(b) => Some(b),
+            Err(e) => return Err(map_failed(idx, e)),
+        }
+    };
+    let attr = MapAttr {
+        map_type: map_type(s.kind),
+        key_size: 4,
+        value_size: if plain_mim {
+            4
+        } else {
+            layout::value_size(&s.value)
+        },
+        max_entries: u32::from(s.max_entries),
+        flags: map_flags(s.flags),
+        btf: btf.as_ref().map(|b| MapBtf {
+            fd: b.fd.as_raw_fd(),
+            key: b.key,
+            value: b.value,
+        }),
+        inner,
+    };
+    sys::map_create(&attr).map_err(|e| map_failed(idx, e))
 }
 
 fn map_failed(map: u8, e: Sys) -> Verdict {
@@ -336,7 +378,7 @@ const fn cond(c: spec::prog::Cond) -> Cond {
 
 /// The case's program as `struct bpf_insn`s, with this kernel's function ids and the maps'
 /// fds.
-fn encode(host: &Host, case: &Case, maps: &[OwnedFd]) -> Result<Vec<RawInsn>, Verdict> {
+fn encode(host: &Host, case: &Case, maps: &[Arc<OwnedFd>]) -> Result<Vec<RawInsn>, Verdict> {
     let prog = &case.prog;
     // libbpf resolves every function before the load.
     for insn in prog.insns() {
