@@ -321,6 +321,13 @@ const TABLE: &[(&[&str], Reason)] = &[
         &["Possibly NULL pointer passed to trusted "],
         Reason::Fixed(RejectReason::NullPointerArg),
     ),
+    // `check_reg_type`: "Possibly NULL pointer passed to helper arg%d" (a maybe-NULL pointer
+    // to a release argument: the new value of `bpf_kptr_xchg`; 6.18 verified, found by the
+    // verifier differential, seed 1 case 313).
+    (
+        &["Possibly NULL pointer passed to helper arg"],
+        Reason::Fixed(RejectReason::NullPointerArg),
+    ),
     // `check_kfunc_call` (`fetch_kfunc_meta`): "calling kernel function %s is not allowed".
     (
         &["calling kernel function ", " is not allowed"],
@@ -724,6 +731,10 @@ mod tests {
             ),
             (
                 "Possibly NULL pointer passed to trusted arg0",
+                RejectReason::NullPointerArg,
+            ),
+            (
+                "23: (85) call bpf_kptr_xchg#194\nPossibly NULL pointer passed to helper arg2",
                 RejectReason::NullPointerArg,
             ),
             (

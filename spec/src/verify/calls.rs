@@ -41,7 +41,7 @@ enum Arg {
     /// `_TIMER`; `check_map_field_pointer`).
     KfuncField(Field),
     /// A kfunc `__map` argument: the map of the field argument before it.
-    KfuncMap(Field),
+    KfuncMap,
     /// `KF_ARG_PTR_TO_CALLBACK`.
     KfuncCallback,
     /// A kfunc scalar.
@@ -112,19 +112,15 @@ fn kfunc_args(k: Kfunc) -> &'static [Arg] {
     const WQ: Arg = KfuncField(Field::Wq);
     const TW: Arg = KfuncField(Field::TaskWork);
     match k {
-        Kfunc::WqInit => &[WQ, KfuncMap(Field::Wq), KfuncScalar],
+        Kfunc::WqInit => &[WQ, KfuncMap, KfuncScalar],
         Kfunc::WqStart => &[WQ, KfuncScalar],
         Kfunc::WqSetCallbackImpl => &[WQ, KfuncCallback, KfuncScalar, Hidden],
         Kfunc::WqSetCallback => &[WQ, KfuncCallback, KfuncScalar],
-        Kfunc::TaskWorkScheduleSignalImpl | Kfunc::TaskWorkScheduleResumeImpl => &[
-            TrustedTask,
-            TW,
-            KfuncMap(Field::TaskWork),
-            KfuncCallback,
-            Hidden,
-        ],
+        Kfunc::TaskWorkScheduleSignalImpl | Kfunc::TaskWorkScheduleResumeImpl => {
+            &[TrustedTask, TW, KfuncMap, KfuncCallback, Hidden]
+        }
         Kfunc::TaskWorkScheduleSignal | Kfunc::TaskWorkScheduleResume => {
-            &[TrustedTask, TW, KfuncMap(Field::TaskWork), KfuncCallback]
+            &[TrustedTask, TW, KfuncMap, KfuncCallback]
         }
         Kfunc::TimerCancelAsync => &[KfuncField(Field::Timer)],
         Kfunc::TaskFromPid => &[KfuncScalar],
@@ -281,10 +277,7 @@ pub fn check_call(c: &mut Checker<'_>, st: &mut State, callee: Callee) -> Res<Ef
             continue;
         }
         let v = read(st, r)?;
-        let pointer_arg = matches!(
-            arg,
-            KfuncField(_) | KfuncMap(_) | TrustedTask | ReleasedTask
-        );
+        let pointer_arg = matches!(arg, KfuncField(_) | KfuncMap | TrustedTask | ReleasedTask);
         if trusted && pointer_arg && (v.is_null_const() || v.null_id() != 0) {
             return Err(RejectReason::NullPointerArg.into());
         }
@@ -309,10 +302,18 @@ pub fn check_call(c: &mut Checker<'_>, st: &mut State, callee: Callee) -> Res<Ef
         }
         _ => Ret::Scalar(Range::UNKNOWN),
     };
+    // The callback's R1 to R3 are of the map of the caller's R1 (the timer or wq: the
+    // field's map, `set_timer_callback_state`), but of the caller's R3 for task_work: the
+    // map *argument* (`set_task_work_schedule_callback_state`, 6.18: "map_ptr =
+    // caller->regs[BPF_REG_3].map_ptr"). The two differ when the map check let another map
+    // through (see `KfuncMap`); then the callback works on that map's element. Found by the
+    // verifier differential (regression `task_work_callback_gets_the_map_argument_element`).
     let callback = async_kind(callee).map(|kind| {
-        let (map, uid) = meta
-            .field_map
-            .expect("a callback registration has a field argument");
+        let (map, uid) = match kind {
+            AsyncKind::TaskWork => meta.map,
+            AsyncKind::Timer | AsyncKind::Wq => meta.field_map,
+        }
+        .expect("a callback registration has a field and a map argument");
         AsyncCb {
             subprog: meta
                 .subprog
@@ -412,11 +413,19 @@ fn discharge(
             meta.field_map = Some((map, uid));
             Ok(())
         }
-        // The map of `bpf_wq_init` / `bpf_task_work_schedule_*` is compared with the field's
-        // only when the map argument's BTF record holds that kind of field (6.18, observed;
-        // the 7.0 code is the same). A map without any record would be read through a NULL
-        // record: the spec refuses to go there, so the oracle never loads such a case.
-        KfuncMap(f) => {
+        // `check_kfunc_args`, `KF_ARG_PTR_TO_MAP`: the map of `bpf_wq_init` /
+        // `bpf_task_work_schedule_*` is compared with the field's (map and `map_uid`) only when
+        // the map argument's BTF record holds a bpf_wq *or* a bpf_task_work, whichever the
+        // kfunc's field is ("record->wq_off >= 0 || record->task_work_off >= 0"); the message
+        // names bpf_task_work when that record has one, else the workqueue (6.18, since the
+        // task_work series; found by the verifier differential: `bpf_wq_init` with a map that
+        // holds only a task_work is "bpf_task_work pointer in R2 ... R3", regressions
+        // `wq_init_with_map_holding_task_work_is_map_mismatch` and
+        // `task_work_with_map_holding_wq_is_map_mismatch`). 6.10 to 6.17 look at `wq_off`
+        // only, which is the same rule for the fields those eras have; the 7.0 code is the
+        // same. A map without any record would be read through a NULL record: the spec
+        // refuses to go there, so the oracle never loads such a case.
+        KfuncMap => {
             let (map, uid) = match v {
                 Val::Map { map, uid, null: 0 } => (map, uid),
                 // "arg#%d is map_value expected map_value or socket" (6.18, found by the
@@ -430,9 +439,15 @@ fn discharge(
                     "a kfunc map argument without a BTF record (the verifier reads it as NULL)",
                 ));
             }
-            let checked = info.fields.iter().any(|&(_, g)| g == f);
+            let has = |f: Field| info.fields.iter().any(|&(_, g)| g == f);
+            let checked = has(Field::Wq) || has(Field::TaskWork);
             if checked && meta.field_map != Some((map, uid)) {
-                return Err(RejectReason::MapMismatch(f).into());
+                let named = if has(Field::TaskWork) {
+                    Field::TaskWork
+                } else {
+                    Field::Wq
+                };
+                return Err(RejectReason::MapMismatch(named).into());
             }
             meta.map = Some((map, uid));
             Ok(())

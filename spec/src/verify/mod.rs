@@ -25,8 +25,10 @@ use crate::era::Kernel;
 use crate::errno::Errno;
 use crate::op::{Field, MapIdx, MapKind, Op, ValueLayout};
 use crate::outcome::{Outcome, RejectReason};
-use crate::prog::{Case, Insn};
-use crate::{layout, verifier};
+use crate::prog::Case;
+use crate::world::{Elem, MapObj};
+use crate::{World, layout, verifier};
+use std::cell::RefCell;
 use std::fmt;
 
 /// What loading a case gives.
@@ -85,23 +87,60 @@ struct MapInfo {
     inner: Option<u8>,
 }
 
+/// The buffers a verification leaves to the next one on the same thread, cleared and
+/// refilled: once they have grown to the size of the programs verified, a verification
+/// allocates little (the slots of its code, and what the runtime spec's map creation does).
+#[derive(Default)]
+struct Scratch {
+    maps: Vec<MapInfo>,
+    /// The tables of the runtime spec's world the maps are created in (empty).
+    world: (Vec<MapObj>, Vec<Elem>),
+    code: cfg::Buffers,
+    exec: exec::Buffers,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
 /// The verifier's answer for `case` on `kernel`.
 pub fn verify(kernel: &Kernel, case: &Case) -> Verdict {
-    let maps = match create_maps(kernel, case) {
-        Ok(m) => m,
-        Err(v) => return v,
-    };
-    match load(kernel, case, &maps) {
+    // Taken rather than borrowed, so that no verification can find the buffers in use.
+    let mut scratch = SCRATCH.take();
+    let verdict = verify_with(kernel, case, &mut scratch);
+    SCRATCH.set(scratch);
+    verdict
+}
+
+fn verify_with(kernel: &Kernel, case: &Case, scratch: &mut Scratch) -> Verdict {
+    // A new world, lent the tables of the last one.
+    let mut w = World::new(*kernel);
+    debug_assert!(w.maps.is_empty() && w.elems.is_empty());
+    (w.maps, w.elems) = std::mem::take(&mut scratch.world);
+    let created = create_maps(&mut w, case, &mut scratch.maps);
+    w.maps.clear();
+    w.elems.clear();
+    scratch.world = (w.maps, w.elems);
+    if let Err(v) = created {
+        return v;
+    }
+    match load(
+        kernel,
+        case,
+        &scratch.maps,
+        &mut scratch.code,
+        &mut scratch.exec,
+    ) {
         Ok(()) => Verdict::Accept,
         Err(Stop::Reject(r)) => Verdict::Reject(r),
         Err(Stop::Unsupported(why)) => Verdict::Unsupported(why),
     }
 }
 
-/// `BPF_MAP_CREATE` of each map, by the runtime spec's rules (`map_create`, `map_check_btf`).
-fn create_maps(kernel: &Kernel, case: &Case) -> Result<Vec<MapInfo>, Verdict> {
-    let mut w = crate::World::new(*kernel);
-    let mut maps = Vec::new();
+/// `BPF_MAP_CREATE` of each map in `w`, a new world, by the runtime spec's rules
+/// (`map_create`, `map_check_btf`); what the verifier sees of them into `maps`.
+fn create_maps(w: &mut World, case: &Case, maps: &mut Vec<MapInfo>) -> Result<(), Verdict> {
+    maps.clear();
     for (i, d) in case.maps.iter().enumerate() {
         let i = u8::try_from(i).map_err(|_| Verdict::Unsupported("more than 255 maps"))?;
         if !d.btf && d.spec.value.has_special_fields() {
@@ -114,7 +153,7 @@ fn create_maps(kernel: &Kernel, case: &Case) -> Result<Vec<MapInfo>, Verdict> {
                 "an inner-map template declared after its outer map",
             ));
         }
-        match crate::step(&mut w, &Op::MapCreate(d.spec)) {
+        match crate::step(w, &Op::MapCreate(d.spec)) {
             Outcome::Ok => {}
             Outcome::Err(errno) => return Err(Verdict::MapCreate { map: i, errno }),
             _ => {
@@ -140,49 +179,53 @@ fn create_maps(kernel: &Kernel, case: &Case) -> Result<Vec<MapInfo>, Verdict> {
             inner: d.spec.inner.map(|m| m.0),
         });
     }
-    Ok(maps)
+    Ok(())
 }
 
 /// `bpf_check`, after the maps exist.
-fn load(kernel: &Kernel, case: &Case, maps: &[MapInfo]) -> Res<()> {
+fn load(
+    kernel: &Kernel,
+    case: &Case,
+    maps: &[MapInfo],
+    code_buf: &mut cfg::Buffers,
+    exec_buf: &mut exec::Buffers,
+) -> Res<()> {
     let prog = &case.prog;
     if prog.subprogs.is_empty() || prog.subprogs.len() > 256 {
         return Err(Stop::Unsupported("a program needs 1 to 256 subprograms"));
     }
-    calls::check_kfuncs_exist(kernel, prog)?;
-    let code = cfg::Code::new(prog)?;
+    // The code is laid out first, and says whether it calls kfuncs at all; its own faults
+    // come after those of the kfuncs.
+    let code = cfg::Code::new(prog, code_buf);
+    if code.as_ref().map_or(true, |c| c.kfuncs) {
+        calls::check_kfuncs_exist(kernel, prog)?;
+    }
+    let code = code?;
     cfg::check_subprogs(&code)?;
     let attach = || verifier::attach_rule(&kernel.features, prog.ty, prog.sleepable);
     if !kernel.features.attach_checks_after_maps {
         attach()?;
     }
-    resolve_maps(kernel, case, maps)?;
+    resolve_maps(kernel, case, maps, &code)?;
     if kernel.features.attach_checks_after_maps {
         attach()?;
     }
     cfg::check_cfg(&code)?;
-    let graph = exec::Checker::new(kernel, case, maps, &code).run()?;
-    cfg::check_max_stack_depth(&code, &graph)
+    exec::Checker::new(kernel, case, maps, &code, exec_buf).run()?;
+    cfg::check_max_stack_depth(&code, &exec_buf.graph)
 }
 
 /// `resolve_pseudo_ldimm64`: each map the code names, in instruction order, the first time
 /// it is named, goes through `check_map_prog_compatibility`.
-fn resolve_maps(kernel: &Kernel, case: &Case, maps: &[MapInfo]) -> Res<()> {
-    let mut seen = Vec::new();
-    for insn in case.prog.insns() {
-        if let Insn::LdImm64 {
-            imm: crate::prog::Imm64::Map(m),
-            ..
-        } = insn
-        {
-            let Some(info) = maps.get(usize::from(*m)) else {
-                // The kernel's `fdget` of an fd the case never opened.
-                return Err(Stop::Unsupported("a map index past the case's maps"));
-            };
-            if !seen.contains(m) {
-                seen.push(*m);
-                verifier::map_compat(&kernel.features, case.prog.ty, &info.recorded)?;
-            }
+fn resolve_maps(kernel: &Kernel, case: &Case, maps: &[MapInfo], code: &cfg::Code<'_>) -> Res<()> {
+    let mut seen = [false; 256];
+    for m in code.maps() {
+        let Some(info) = maps.get(usize::from(m)) else {
+            // The kernel's `fdget` of an fd the case never opened.
+            return Err(Stop::Unsupported("a map index past the case's maps"));
+        };
+        if !std::mem::replace(&mut seen[usize::from(m)], true) {
+            verifier::map_compat(&kernel.features, case.prog.ty, &info.recorded)?;
         }
     }
     Ok(())

@@ -160,92 +160,66 @@ impl Val {
     }
 }
 
-/// The state of one stack byte (`STACK_INVALID` / `STACK_MISC` / `STACK_ZERO` /
-/// `STACK_SPILL`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Byte {
-    Invalid,
-    Misc,
-    Zero,
-    /// Part of an 8-byte aligned register spill (the value is in [`Stack::spills`]).
-    Spill,
-}
-
 /// `MAX_BPF_STACK`.
 pub const STACK_SIZE: usize = 512;
 
-/// One frame's stack: byte `i` is at `r10 - 512 + i`. Spilled registers are kept apart, by
-/// the index of their first byte, so that a state is cheap to copy at every branch.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// One frame's stack, byte `i` at `r10 - 512 + i`: which bytes are known to hold zero
+/// (`STACK_ZERO`), one bit per byte. The other states of a byte (`STACK_INVALID`,
+/// `STACK_MISC`, `STACK_SPILL`) read alike to root (`allow_uninit_stack`): as an unknown
+/// scalar, unless an 8-byte load reads a spilled register whole. The spilled registers are in
+/// [`State::spills`], so that a frame is a plain value, cheap to copy at every branch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Stack {
-    bytes: [Byte; STACK_SIZE],
-    spills: Vec<(usize, Val)>,
+    zero: [u64; STACK_SIZE / 64],
 }
 
 impl Stack {
-    fn new() -> Stack {
+    const fn new() -> Stack {
         Stack {
-            bytes: [Byte::Invalid; STACK_SIZE],
-            spills: Vec::new(),
+            zero: [0; STACK_SIZE / 64],
         }
     }
 
-    /// What an `n`-byte load at byte `lo` reads: a spilled register read whole, a stored
-    /// zero, else an unknown scalar (uninitialized bytes are allowed to root).
-    pub fn read(&self, lo: usize, n: usize) -> Val {
-        if n == 8
-            && let Some(&(_, v)) = self.spills.iter().find(|&&(at, _)| at == lo)
-        {
-            return v;
-        }
-        if self.bytes[lo..lo + n].iter().all(|b| *b == Byte::Zero) {
-            Val::ZERO
-        } else {
-            Val::UNKNOWN
-        }
-    }
-
-    /// Store `v` (`None`: an immediate, zero or not) in `n` bytes at `lo`. An 8-byte aligned
-    /// store of a register other than zero is a spill; part of an older spill overwritten
-    /// leaves the rest of its slot as plain data.
-    pub fn write(&mut self, lo: usize, n: usize, v: Option<Val>, zero: bool) {
-        let (slot, end) = (lo / 8 * 8, (lo + n).div_ceil(8) * 8);
-        self.spills.retain(|&(at, _)| !(slot..end).contains(&at));
-        for b in &mut self.bytes[slot..end.min(STACK_SIZE)] {
-            if *b == Byte::Spill {
-                *b = Byte::Misc;
-            }
-        }
-        let byte = match v {
-            Some(v) if n == 8 && lo.is_multiple_of(8) && !zero => {
-                self.spills.push((lo, v));
-                Byte::Spill
-            }
-            _ if zero => Byte::Zero,
-            _ => Byte::Misc,
+    /// The words and masks of bytes `lo..lo + n` (`n` at most 64, inside the stack).
+    fn spans(lo: usize, n: usize) -> impl Iterator<Item = (usize, u64)> {
+        let end = lo + n;
+        let word = move |w: usize| {
+            let (from, to) = (lo.max(w * 64) - w * 64, end.min(w * 64 + 64) - w * 64);
+            let ones = u64::MAX >> (64 - (to - from));
+            (w, ones << from)
         };
-        self.bytes[lo..lo + n].fill(byte);
+        (lo / 64..end.div_ceil(64)).map(word)
     }
 
-    /// The 4-byte constant at `lo`, if known: stored zeroes, or the low bytes of a spilled
-    /// constant.
-    pub fn constant_u32(&self, lo: usize) -> Option<i64> {
-        if self.bytes.get(lo..lo + 4)?.iter().all(|b| *b == Byte::Zero) {
-            return Some(0);
-        }
-        match self.spills.iter().find(|&&(at, _)| at == lo) {
-            Some(&(_, Val::Scalar(r))) => r.constant().map(|k| k & 0xffff_ffff),
-            _ => None,
-        }
+    /// Bytes `lo..lo + n` all hold zero.
+    fn all_zero(&self, lo: usize, n: usize) -> bool {
+        Stack::spans(lo, n).all(|(w, m)| self.zero[w] & m == m)
     }
 
-    pub fn spilled_mut(&mut self) -> impl Iterator<Item = &mut Val> {
-        self.spills.iter_mut().map(|(_, v)| v)
+    /// Bytes `lo..lo + n` now hold zero, or not.
+    fn set_zero(&mut self, lo: usize, n: usize, zero: bool) {
+        for (w, m) in Stack::spans(lo, n) {
+            if zero {
+                self.zero[w] |= m;
+            } else {
+                self.zero[w] &= !m;
+            }
+        }
     }
 }
 
+/// A register spilled to an 8-byte aligned stack slot (`STACK_SPILL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Spill {
+    /// The call frame whose stack holds it.
+    pub frame: u8,
+    /// The slot: its first byte is `8 * slot`.
+    pub slot: u8,
+    pub val: Val,
+}
+
 /// One call frame (`struct bpf_func_state`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Frame {
     pub subprog: u8,
     pub regs: [Val; Reg::COUNT],
@@ -289,9 +263,12 @@ pub enum AsyncKind {
 }
 
 /// One path of the verifier.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 pub struct State {
     pub frames: Vec<Frame>,
+    /// The registers spilled to the stacks of the frames, in no particular order (at most one
+    /// per frame and slot).
+    pub spills: Vec<Spill>,
     /// The next instruction (slot).
     pub pc: usize,
     /// References held: `(ref_id, slot of the acquiring call)`.
@@ -301,7 +278,53 @@ pub struct State {
     pub sleepable: bool,
 }
 
+impl Clone for State {
+    fn clone(&self) -> State {
+        State {
+            frames: self.frames.clone(),
+            spills: self.spills.clone(),
+            pc: self.pc,
+            refs: self.refs.clone(),
+            entry: self.entry,
+            sleepable: self.sleepable,
+        }
+    }
+
+    /// Reuses `self`'s buffers: a branch copies its state into a spare one.
+    fn clone_from(&mut self, src: &State) {
+        self.frames.clone_from(&src.frames);
+        self.spills.clone_from(&src.spills);
+        self.pc = src.pc;
+        self.refs.clone_from(&src.refs);
+        self.entry = src.entry;
+        self.sleepable = src.sleepable;
+    }
+}
+
 impl State {
+    /// A path starting at `pc` in `frame`, holding nothing.
+    pub fn new(frame: Frame, pc: usize, entry: Entry, sleepable: bool) -> State {
+        State {
+            frames: vec![frame],
+            spills: Vec::new(),
+            pc,
+            refs: Vec::new(),
+            entry,
+            sleepable,
+        }
+    }
+
+    /// The same as [`State::new`], reusing `self`'s buffers.
+    pub fn reset(&mut self, frame: Frame, pc: usize, entry: Entry, sleepable: bool) {
+        self.frames.clear();
+        self.frames.push(frame);
+        self.spills.clear();
+        self.pc = pc;
+        self.refs.clear();
+        self.entry = entry;
+        self.sleepable = sleepable;
+    }
+
     pub fn frame(&self) -> &Frame {
         self.frames.last().expect("a path has a frame")
     }
@@ -314,15 +337,112 @@ impl State {
         self.frame().regs[usize::from(r.0)]
     }
 
+    /// Register `r` is `NOT_INIT`.
+    pub fn is_uninit(&self, r: Reg) -> bool {
+        matches!(self.frame().regs[usize::from(r.0)], Val::Uninit)
+    }
+
+    /// `dst = src`.
+    pub fn copy_reg(&mut self, dst: Reg, src: Reg) {
+        let regs = &mut self.frame_mut().regs;
+        regs[usize::from(dst.0)] = regs[usize::from(src.0)];
+    }
+
+    /// Register `r`, to make a value in.
+    pub fn reg_mut(&mut self, r: Reg) -> &mut Val {
+        &mut self.frame_mut().regs[usize::from(r.0)]
+    }
+
     pub fn set(&mut self, r: Reg, v: Val) {
         self.frame_mut().regs[usize::from(r.0)] = v;
+    }
+
+    /// Leave the innermost frame: it and what its stack held go.
+    pub fn pop_frame(&mut self) {
+        let gone = self.frames.len() - 1;
+        self.frames.truncate(gone);
+        self.spills.retain(|s| usize::from(s.frame) < gone);
+    }
+
+    /// The register spilled at byte `lo` of `frame`'s stack.
+    fn spilled(&self, frame: u8, lo: usize) -> Option<Val> {
+        if !lo.is_multiple_of(8) {
+            return None;
+        }
+        self.spills
+            .iter()
+            .find(|s| s.frame == frame && usize::from(s.slot) == lo / 8)
+            .map(|s| s.val)
+    }
+
+    /// What an `n`-byte load at byte `lo` of `frame`'s stack reads: a spilled register read
+    /// whole, a stored zero, else an unknown scalar (uninitialized bytes are allowed to root).
+    pub fn stack_read(&self, frame: u8, lo: usize, n: usize) -> Val {
+        let stack = &self.frames[usize::from(frame)].stack;
+        if n == 8
+            && let Some(v) = self.spilled(frame, lo)
+        {
+            return v;
+        }
+        if stack.all_zero(lo, n) {
+            Val::ZERO
+        } else {
+            Val::UNKNOWN
+        }
+    }
+
+    /// Store `v` (`None`: an immediate, zero or not) in `n` bytes at `lo` of `frame`'s stack.
+    /// An 8-byte aligned store of a register other than zero is a spill; part of an older
+    /// spill overwritten leaves the rest of its slot as plain data.
+    pub fn stack_write(&mut self, frame: u8, lo: usize, n: usize, v: Option<Val>, zero: bool) {
+        let stack = &mut self.frames[usize::from(frame)].stack;
+        let slots = lo / 8..(lo + n).div_ceil(8);
+        match v {
+            Some(val) if n == 8 && lo.is_multiple_of(8) && !zero => {
+                stack.set_zero(lo, n, false);
+                let slot = u8::try_from(lo / 8).expect("a stack slot");
+                match self
+                    .spills
+                    .iter_mut()
+                    .find(|s| s.frame == frame && s.slot == slot)
+                {
+                    Some(s) => s.val = val,
+                    None => self.spills.push(Spill { frame, slot, val }),
+                }
+            }
+            _ => {
+                stack.set_zero(lo, n, zero);
+                self.spills
+                    .retain(|s| s.frame != frame || !slots.contains(&usize::from(s.slot)));
+            }
+        }
+    }
+
+    /// The 4-byte constant at byte `lo` of `frame`'s stack, if known: stored zeroes, or the
+    /// low bytes of a spilled constant.
+    pub fn stack_constant_u32(&self, frame: u8, lo: usize) -> Option<i64> {
+        let stack = &self.frames.get(usize::from(frame))?.stack;
+        if lo.checked_add(4)? > STACK_SIZE {
+            return None;
+        }
+        if stack.all_zero(lo, 4) {
+            return Some(0);
+        }
+        match self.spilled(frame, lo) {
+            Some(Val::Scalar(r)) => r.constant().map(|k| k & 0xffff_ffff),
+            _ => None,
+        }
     }
 
     /// Every register and spilled register of every frame.
     pub fn for_each_val(&mut self, mut f: impl FnMut(&mut Val)) {
         for fr in &mut self.frames {
-            fr.regs.iter_mut().for_each(&mut f);
-            fr.stack.spilled_mut().for_each(&mut f);
+            for v in &mut fr.regs {
+                f(v);
+            }
+        }
+        for s in &mut self.spills {
+            f(&mut s.val);
         }
     }
 }
