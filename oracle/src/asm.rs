@@ -8,29 +8,9 @@
 use crate::sys::RawInsn;
 use std::os::fd::RawFd;
 
-/// A register, `R0` to `R10` (`R10` is the read-only frame pointer).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Reg(u8);
-
-impl Reg {
-    /// Register number `n` as the encoding carries it: 4 bits, so up to 15, although the ISA
-    /// has 11 registers (the verifier refuses the others; `None` past 15).
-    pub const fn new(n: u8) -> Option<Reg> {
-        if n < 16 { Some(Reg(n)) } else { None }
-    }
-}
-
-pub const R0: Reg = Reg(0);
-pub const R1: Reg = Reg(1);
-pub const R2: Reg = Reg(2);
-pub const R3: Reg = Reg(3);
-pub const R4: Reg = Reg(4);
-pub const R5: Reg = Reg(5);
-pub const R6: Reg = Reg(6);
-pub const R7: Reg = Reg(7);
-pub const R8: Reg = Reg(8);
-pub const R9: Reg = Reg(9);
-pub const FP: Reg = Reg(10);
+/// Registers are the program model's (`R0` to `R10`, `R10` the read-only frame pointer); the
+/// encoding carries 4 bits of register number.
+pub use spec::prog::Reg;
 
 /// Access width of a load or store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,13 +208,13 @@ impl Asm {
     /// `dst = imm` for any 64-bit value (two instructions).
     pub fn ld_imm64(&mut self, dst: Reg, imm: u64) {
         self.emit(LD | Size::DW.bits() | IMM, dst, 0, 0, imm as u32 as i32);
-        self.emit(0, R0, 0, 0, (imm >> 32) as u32 as i32);
+        self.emit(0, Reg::R0, 0, 0, (imm >> 32) as u32 as i32);
     }
 
     /// `dst = map` (a map fd, resolved to the map at load).
     pub fn ld_map(&mut self, dst: Reg, fd: RawFd) {
         self.emit(LD | Size::DW.bits() | IMM, dst, PSEUDO_MAP_FD, 0, fd);
-        self.emit(0, R0, 0, 0, 0);
+        self.emit(0, Reg::R0, 0, 0, 0);
     }
 
     /// `dst = &subprog` (a callback address).
@@ -247,7 +227,7 @@ impl Asm {
     /// `pc + 1 + rel`.
     pub fn ld_func_raw(&mut self, dst: Reg, rel: i32) {
         self.emit(LD | Size::DW.bits() | IMM, dst, PSEUDO_FUNC, 0, rel);
-        self.emit(0, R0, 0, 0, 0);
+        self.emit(0, Reg::R0, 0, 0, 0);
     }
 
     /// `dst = *(size *)(src + off)`.
@@ -298,7 +278,7 @@ impl Asm {
 
     /// `goto +off` (`BPF_JA`), the offset encoded as given.
     pub fn goto_raw(&mut self, off: i16) {
-        self.emit(JMP, R0, 0, off, 0);
+        self.emit(JMP, Reg::R0, 0, off, 0);
     }
 
     /// A bpf-to-bpf call (`BPF_PSEUDO_CALL`) of the subprogram starting at `target`.
@@ -310,21 +290,21 @@ impl Asm {
     /// A bpf-to-bpf call with `imm = rel` as given: the callee starts at slot
     /// `pc + 1 + rel`.
     pub fn call_subprog_raw(&mut self, rel: i32) {
-        self.emit(JMP | CALL, R0, PSEUDO_CALL, 0, rel);
+        self.emit(JMP | CALL, Reg::R0, PSEUDO_CALL, 0, rel);
     }
 
     /// Call helper `id` (`enum bpf_func_id`).
     pub fn call_helper(&mut self, id: i32) {
-        self.emit(JMP | CALL, R0, 0, 0, id);
+        self.emit(JMP | CALL, Reg::R0, 0, 0, id);
     }
 
     /// Call the kfunc with vmlinux BTF id `btf_id`.
     pub fn call_kfunc(&mut self, btf_id: u32) {
-        self.emit(JMP | CALL, R0, PSEUDO_KFUNC_CALL, 0, btf_id as i32);
+        self.emit(JMP | CALL, Reg::R0, PSEUDO_KFUNC_CALL, 0, btf_id as i32);
     }
 
     pub fn exit(&mut self) {
-        self.emit(JMP | EXIT, R0, 0, 0, 0);
+        self.emit(JMP | EXIT, Reg::R0, 0, 0, 0);
     }
 
     /// Resolve labels: jump offsets, call targets and function addresses are relative to
@@ -361,14 +341,14 @@ mod tests {
     #[test]
     fn encodings_match_the_uapi() {
         let mut a = Asm::new();
-        a.alu(Alu::Sub, R1, Src::Reg(R2)); // BPF_ALU64_REG(BPF_SUB, R1, R2)
-        a.alu(Alu::Rsh, R3, Src::Imm(4)); // BPF_ALU64_IMM(BPF_RSH, R3, 4)
-        a.load(Size::B, R0, R1, 3); // BPF_LDX_MEM(BPF_B, R0, R1, 3)
-        a.store(Size::H, FP, -2, R1); // BPF_STX_MEM(BPF_H, R10, R1, -2)
-        a.jump_if_raw(Cond::Slt, R1, Src::Reg(R2), -7); // BPF_JMP_REG(BPF_JSLT, ...)
+        a.alu(Alu::Sub, Reg::R1, Src::Reg(Reg::R2)); // BPF_ALU64_REG(BPF_SUB, R1, R2)
+        a.alu(Alu::Rsh, Reg::R3, Src::Imm(4)); // BPF_ALU64_IMM(BPF_RSH, R3, 4)
+        a.load(Size::B, Reg::R0, Reg::R1, 3); // BPF_LDX_MEM(BPF_B, R0, R1, 3)
+        a.store(Size::H, Reg::FP, -2, Reg::R1); // BPF_STX_MEM(BPF_H, R10, R1, -2)
+        a.jump_if_raw(Cond::Slt, Reg::R1, Src::Reg(Reg::R2), -7); // BPF_JMP_REG(BPF_JSLT, ...)
         a.goto_raw(300); // out of range on purpose: encoded as given
         a.call_subprog_raw(-9);
-        a.ld_func_raw(R2, 5);
+        a.ld_func_raw(Reg::R2, 5);
         let l = a.label();
         a.call_subprog(l);
         a.bind(l);

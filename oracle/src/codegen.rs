@@ -13,7 +13,7 @@
 //! * Registers: R6 the header, R7 `self` (value, or NULL in main), R8 `self`'s map, R9 the
 //!   callback's key pointer.
 
-use crate::asm::{Asm, Cond, FP, Label, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, Size};
+use crate::asm::{Asm, Cond, Label, Reg, Size};
 use crate::host::{Host, Kfunc, MAX_SUBPROGS};
 use crate::sys::{FuncInfo, RawInsn};
 use spec::{Call, CbIdx, MapIdx, MapRef, Nanos, ProgSpec, Ret, Stmt, Target, TimerFlags};
@@ -220,64 +220,64 @@ enum Body {
 impl Gen<'_, '_> {
     /// `r0 = &oracle[entry]`, or jump to `null`.
     fn oracle_entry(&mut self, entry: i32, null: Label) {
-        self.asm.store_imm(Size::W, FP, ENTRY_KEY, entry);
-        self.asm.ld_map(R1, self.env.oracle);
+        self.asm.store_imm(Size::W, Reg::FP, ENTRY_KEY, entry);
+        self.asm.ld_map(Reg::R1, self.env.oracle);
         self.lookup_at(ENTRY_KEY, null);
     }
 
     /// `r0 = bpf_map_lookup_elem(r1, fp + key)`; jump to `null` on NULL.
     fn lookup_at(&mut self, key: i16, null: Label) {
         let a = &mut self.asm;
-        a.mov(R2, FP);
-        a.add_imm(R2, i32::from(key));
+        a.mov(Reg::R2, Reg::FP);
+        a.add_imm(Reg::R2, i32::from(key));
         a.call_helper(MAP_LOOKUP_ELEM);
-        a.jump_if(Cond::Eq, R0, 0, null);
+        a.jump_if(Cond::Eq, Reg::R0, 0, null);
     }
 
     /// Zero the value buffer (the verifier needs initialised stack).
     fn zero_buffer(&mut self) {
         for off in (ZERO..VALUE_PTR).step_by(8) {
-            self.asm.store_imm(Size::DW, FP, off, 0);
+            self.asm.store_imm(Size::DW, Reg::FP, off, 0);
         }
     }
 
     fn main(&mut self) -> Result<(), Refusal> {
         let out = self.asm.label();
         self.oracle_entry(0, out);
-        self.asm.mov(R6, R0);
+        self.asm.mov(Reg::R6, Reg::R0);
         self.zero_buffer();
         // Further maps the program holds (`used_maps`) without a statement on them.
         for &m in &self.spec.maps {
-            self.asm.ld_map(R1, (self.env.map_fd)(m));
+            self.asm.ld_map(Reg::R1, (self.env.map_fd)(m));
         }
-        self.asm.mov_imm(R7, 0);
-        self.asm.mov_imm(R8, 0);
+        self.asm.mov_imm(Reg::R7, 0);
+        self.asm.mov_imm(Reg::R8, 0);
         if let Some(r) = self.spec.self_map {
             let no_self = self.asm.label();
             // The key to run on, from the header.
-            self.asm.load(Size::DW, R1, R6, word(KEY));
-            self.asm.store(Size::W, FP, SELF_KEY, R1);
+            self.asm.load(Size::DW, Reg::R1, Reg::R6, word(KEY));
+            self.asm.store(Size::W, Reg::FP, SELF_KEY, Reg::R1);
             match r {
-                MapRef::Map(m) => self.asm.ld_map(R8, (self.env.map_fd)(m)),
+                MapRef::Map(m) => self.asm.ld_map(Reg::R8, (self.env.map_fd)(m)),
                 MapRef::Inner { outer, key } => {
-                    self.asm.store_imm(Size::W, FP, ELEM_KEY, key.0 as i32);
-                    self.asm.ld_map(R1, (self.env.map_fd)(outer));
+                    self.asm.store_imm(Size::W, Reg::FP, ELEM_KEY, key.0 as i32);
+                    self.asm.ld_map(Reg::R1, (self.env.map_fd)(outer));
                     self.lookup_at(ELEM_KEY, no_self);
-                    self.asm.mov(R8, R0);
+                    self.asm.mov(Reg::R8, Reg::R0);
                 }
             }
-            self.asm.mov(R1, R8);
-            self.asm.mov(R2, FP);
-            self.asm.add_imm(R2, i32::from(SELF_KEY));
+            self.asm.mov(Reg::R1, Reg::R8);
+            self.asm.mov(Reg::R2, Reg::FP);
+            self.asm.add_imm(Reg::R2, i32::from(SELF_KEY));
             self.asm.call_helper(MAP_LOOKUP_ELEM);
-            self.asm.mov(R7, R0);
+            self.asm.mov(Reg::R7, Reg::R0);
             self.asm.bind(no_self);
         }
         for (i, s) in self.spec.main.iter().enumerate() {
             self.stmt(Body::Main, i, s)?;
         }
         self.asm.bind(out);
-        self.asm.mov_imm(R0, 0);
+        self.asm.mov_imm(Reg::R0, 0);
         self.asm.exit();
         Ok(())
     }
@@ -286,29 +286,29 @@ impl Gen<'_, '_> {
         let slot = (self.env.slot)(cb)?;
         let out = self.asm.label();
         let a = &mut self.asm;
-        a.mov(R8, R1);
-        a.mov(R9, R2);
-        a.mov(R7, R3);
+        a.mov(Reg::R8, Reg::R1);
+        a.mov(Reg::R9, Reg::R2);
+        a.mov(Reg::R7, Reg::R3);
         self.oracle_entry(0, out);
         let a = &mut self.asm;
-        a.mov(R6, R0);
-        a.load(Size::DW, R1, R6, word(STOP));
-        a.jump_if(Cond::Ne, R1, 0, out);
+        a.mov(Reg::R6, Reg::R0);
+        a.load(Size::DW, Reg::R1, Reg::R6, word(STOP));
+        a.jump_if(Cond::Ne, Reg::R1, 0, out);
         // Log index: the order in which callbacks start.
-        a.mov_imm(R1, 1);
-        a.fetch_add(R6, word(LOG_LEN), R1);
+        a.mov_imm(Reg::R1, 1);
+        a.fetch_add(Reg::R6, word(LOG_LEN), Reg::R1);
         let full = a.label();
-        a.jump_if(Cond::Ge, R1, LOG_CAP as i32, full);
-        a.add_imm(R1, LOG_BASE as i32);
-        a.store(Size::W, FP, ENTRY_KEY, R1);
-        a.ld_map(R1, self.env.oracle);
+        a.jump_if(Cond::Ge, Reg::R1, LOG_CAP as i32, full);
+        a.add_imm(Reg::R1, LOG_BASE as i32);
+        a.store(Size::W, Reg::FP, ENTRY_KEY, Reg::R1);
+        a.ld_map(Reg::R1, self.env.oracle);
         self.lookup_at(ENTRY_KEY, out);
-        self.asm.store(Size::DW, FP, RECORD, R0);
+        self.asm.store(Size::DW, Reg::FP, RECORD, Reg::R0);
         let counted = self.asm.label();
         self.oracle_entry((1 + slot / WORDS) as i32, counted);
         let a = &mut self.asm;
-        a.mov_imm(R1, 1);
-        a.fetch_add(R0, word(slot % WORDS), R1);
+        a.mov_imm(Reg::R1, 1);
+        a.fetch_add(Reg::R0, word(slot % WORDS), Reg::R1);
         a.bind(counted);
         self.zero_buffer();
         let body = self.spec.callback_body(cb).to_vec();
@@ -316,14 +316,14 @@ impl Gen<'_, '_> {
             self.stmt(Body::Callback, i, s)?;
         }
         let a = &mut self.asm;
-        a.load(Size::DW, R1, FP, RECORD);
-        a.ld_imm64(R2, (slot as u64 + 1) | (kind as u64) << 32);
-        a.store(Size::DW, R1, 0, R2);
+        a.load(Size::DW, Reg::R1, Reg::FP, RECORD);
+        a.ld_imm64(Reg::R2, (slot as u64 + 1) | (kind as u64) << 32);
+        a.store(Size::DW, Reg::R1, 0, Reg::R2);
         a.goto(out);
         a.bind(full);
-        a.store_imm(Size::DW, R6, word(OVERFLOW), 1);
+        a.store_imm(Size::DW, Reg::R6, word(OVERFLOW), 1);
         a.bind(out);
-        a.mov_imm(R0, 0);
+        a.mov_imm(Reg::R0, 0);
         a.exit();
         Ok(())
     }
@@ -356,8 +356,9 @@ impl Gen<'_, '_> {
         if let Some((cb, n)) = s.guard {
             let slot = (self.env.slot)(cb)?;
             self.oracle_entry((1 + slot / WORDS) as i32, skip);
-            self.asm.load(Size::DW, R1, R0, word(slot % WORDS));
-            self.asm.jump_if(Cond::Ge, R1, i32::from(n), skip);
+            self.asm
+                .load(Size::DW, Reg::R1, Reg::R0, word(slot % WORDS));
+            self.asm.jump_if(Cond::Ge, Reg::R1, i32::from(n), skip);
         }
         let ks = self.env.host.kfuncs;
         let call = s.call;
@@ -365,9 +366,9 @@ impl Gen<'_, '_> {
             Call::MapUpdate { elem, flags } => {
                 self.map_and_key(body, elem, noelem);
                 let a = &mut self.asm;
-                a.mov(R3, FP);
-                a.add_imm(R3, i32::from(ZERO));
-                a.mov_imm(R4, flags as i32);
+                a.mov(Reg::R3, Reg::FP);
+                a.add_imm(Reg::R3, i32::from(ZERO));
+                a.mov_imm(Reg::R4, flags as i32);
                 a.call_helper(MAP_UPDATE_ELEM);
             }
             Call::MapDelete { elem } => {
@@ -377,13 +378,14 @@ impl Gen<'_, '_> {
             Call::MapLookup { elem } => {
                 self.map_and_key(body, elem, noelem);
                 self.asm.call_helper(MAP_LOOKUP_ELEM);
-                self.asm.jump_if(Cond::Eq, R0, 0, done);
-                self.asm.mov_imm(R0, 1);
+                self.asm.jump_if(Cond::Eq, Reg::R0, 0, done);
+                self.asm.mov_imm(Reg::R0, 1);
             }
             _ => {
                 let field = call.field().expect("pointer calls name a field");
                 let map = self.value_ptr(body, call.target(), noelem);
-                self.asm.add_imm(R1, spec::layout::offset(field) as i32);
+                self.asm
+                    .add_imm(Reg::R1, spec::layout::offset(field) as i32);
                 self.pointer_call(call, map, ks, done)?;
             }
         }
@@ -393,15 +395,15 @@ impl Gen<'_, '_> {
             if a.is_used(l) {
                 a.goto(done);
                 a.bind(l);
-                a.ld_imm64(R0, code);
+                a.ld_imm64(Reg::R0, code);
             }
         }
         a.bind(done);
         match body {
-            Body::Main => a.store(Size::DW, R6, word(MAIN_RETS + i), R0),
+            Body::Main => a.store(Size::DW, Reg::R6, word(MAIN_RETS + i), Reg::R0),
             Body::Callback => {
-                a.load(Size::DW, R1, FP, RECORD);
-                a.store(Size::DW, R1, word(1 + i), R0);
+                a.load(Size::DW, Reg::R1, Reg::FP, RECORD);
+                a.store(Size::DW, Reg::R1, word(1 + i), Reg::R0);
             }
         }
         Ok(())
@@ -417,26 +419,26 @@ impl Gen<'_, '_> {
     ) -> Result<(), Refusal> {
         match call {
             Call::TimerInit { clock, .. } => {
-                self.load_map(R2, map);
-                self.asm.ld_imm64(R3, clock.0);
+                self.load_map(Reg::R2, map);
+                self.asm.ld_imm64(Reg::R3, clock.0);
                 self.asm.call_helper(TIMER_INIT);
             }
             Call::TimerSetCallback { cb, .. } => {
                 let l = self.subprog(cb, CbKind::Timer)?;
-                self.asm.ld_func(R2, l);
+                self.asm.ld_func(Reg::R2, l);
                 self.asm.call_helper(TIMER_SET_CALLBACK);
             }
             Call::TimerStart { nsecs, flags, .. } => {
                 let a = &mut self.asm;
                 if flags.0 & TimerFlags::ABS != 0 {
                     // Absolute expiries count from the case's clock base.
-                    a.load(Size::DW, R2, R6, word(BASE));
-                    a.ld_imm64(R3, nsecs.0);
-                    a.add(R2, R3);
+                    a.load(Size::DW, Reg::R2, Reg::R6, word(BASE));
+                    a.ld_imm64(Reg::R3, nsecs.0);
+                    a.add(Reg::R2, Reg::R3);
                 } else {
-                    a.ld_imm64(R2, nsecs.0);
+                    a.ld_imm64(Reg::R2, nsecs.0);
                 }
-                a.ld_imm64(R3, flags.0);
+                a.ld_imm64(Reg::R3, flags.0);
                 a.call_helper(TIMER_START);
             }
             Call::TimerCancel { .. } => self.asm.call_helper(TIMER_CANCEL),
@@ -446,23 +448,23 @@ impl Gen<'_, '_> {
             }
             Call::WqInit { flags, .. } => {
                 let k = self.kfunc(ks.wq_init, call.kernel_name())?;
-                self.load_map(R2, map);
-                self.asm.ld_imm64(R3, flags.0);
+                self.load_map(Reg::R2, map);
+                self.asm.ld_imm64(Reg::R3, flags.0);
                 self.asm.call_kfunc(k.btf_id);
             }
             Call::WqSetCallback { cb, flags, .. } => {
                 let k = self.kfunc(ks.wq_set_callback, call.kernel_name())?;
                 let l = self.subprog(cb, CbKind::Wq)?;
-                self.asm.ld_func(R2, l);
-                self.asm.ld_imm64(R3, flags.0);
+                self.asm.ld_func(Reg::R2, l);
+                self.asm.ld_imm64(Reg::R3, flags.0);
                 if k.aux_arg {
-                    self.asm.mov_imm(R4, 0);
+                    self.asm.mov_imm(Reg::R4, 0);
                 }
                 self.asm.call_kfunc(k.btf_id);
             }
             Call::WqStart { flags, .. } => {
                 let k = self.kfunc(ks.wq_start, call.kernel_name())?;
-                self.asm.ld_imm64(R2, flags.0);
+                self.asm.ld_imm64(Reg::R2, flags.0);
                 self.asm.call_kfunc(k.btf_id);
             }
             Call::TaskWorkSchedule { cb, mode, .. } => {
@@ -473,14 +475,14 @@ impl Gen<'_, '_> {
                 let k = self.kfunc(k, call.kernel_name())?;
                 let l = self.subprog(cb, CbKind::TaskWork)?;
                 let a = &mut self.asm;
-                a.store(Size::DW, FP, VALUE_PTR, R1);
+                a.store(Size::DW, Reg::FP, VALUE_PTR, Reg::R1);
                 a.call_helper(GET_CURRENT_TASK_BTF);
-                a.mov(R1, R0);
-                a.load(Size::DW, R2, FP, VALUE_PTR);
-                self.load_map(R3, map);
-                self.asm.ld_func(R4, l);
+                a.mov(Reg::R1, Reg::R0);
+                a.load(Size::DW, Reg::R2, Reg::FP, VALUE_PTR);
+                self.load_map(Reg::R3, map);
+                self.asm.ld_func(Reg::R4, l);
                 if k.aux_arg {
-                    self.asm.mov_imm(R5, 0);
+                    self.asm.mov_imm(Reg::R5, 0);
                 }
                 self.asm.call_kfunc(k.btf_id);
             }
@@ -494,25 +496,25 @@ impl Gen<'_, '_> {
                     let acquire = ks
                         .task_from_pid
                         .ok_or(Refusal::Cannot("no bpf_task_from_pid to acquire a kptr"))?;
-                    a.store(Size::DW, FP, VALUE_PTR, R1);
-                    a.mov_imm(R1, std::process::id() as i32);
+                    a.store(Size::DW, Reg::FP, VALUE_PTR, Reg::R1);
+                    a.mov_imm(Reg::R1, std::process::id() as i32);
                     a.call_kfunc(acquire.btf_id);
-                    a.jump_if(Cond::Eq, R0, 0, failed);
-                    a.mov(R2, R0);
-                    a.load(Size::DW, R1, FP, VALUE_PTR);
+                    a.jump_if(Cond::Eq, Reg::R0, 0, failed);
+                    a.mov(Reg::R2, Reg::R0);
+                    a.load(Size::DW, Reg::R1, Reg::FP, VALUE_PTR);
                 } else {
-                    a.mov_imm(R2, 0);
+                    a.mov_imm(Reg::R2, 0);
                 }
                 a.call_helper(KPTR_XCHG);
                 // The old object comes back to the program, which releases it.
-                a.jump_if(Cond::Eq, R0, 0, done);
-                a.mov(R1, R0);
+                a.jump_if(Cond::Eq, Reg::R0, 0, done);
+                a.mov(Reg::R1, Reg::R0);
                 a.call_kfunc(release.btf_id);
-                a.mov_imm(R0, 1);
+                a.mov_imm(Reg::R0, 1);
                 if a.is_used(failed) {
                     a.goto(done);
                     a.bind(failed);
-                    a.ld_imm64(R0, ACQUIRE_FAILED);
+                    a.ld_imm64(Reg::R0, ACQUIRE_FAILED);
                 }
             }
             Call::MapUpdate { .. } | Call::MapDelete { .. } | Call::MapLookup { .. } => {
@@ -528,17 +530,18 @@ impl Gen<'_, '_> {
         match t {
             Target::SelfElem => {
                 if body == Body::Main {
-                    self.asm.jump_if(Cond::Eq, R7, 0, noelem);
+                    self.asm.jump_if(Cond::Eq, Reg::R7, 0, noelem);
                 }
-                self.asm.mov(R1, R7);
+                self.asm.mov(Reg::R1, Reg::R7);
                 MapSrc::SelfMap
             }
             Target::Elem(e) => {
                 let src = self.elem_map(e.map, noelem);
-                self.asm.store_imm(Size::W, FP, ELEM_KEY, e.key.0 as i32);
-                self.load_map(R1, src);
+                self.asm
+                    .store_imm(Size::W, Reg::FP, ELEM_KEY, e.key.0 as i32);
+                self.load_map(Reg::R1, src);
                 self.lookup_at(ELEM_KEY, noelem);
-                self.asm.mov(R1, R0);
+                self.asm.mov(Reg::R1, Reg::R0);
                 src
             }
         }
@@ -550,20 +553,21 @@ impl Gen<'_, '_> {
             Target::SelfElem => {
                 let a = &mut self.asm;
                 if body == Body::Main {
-                    a.jump_if(Cond::Eq, R7, 0, noelem);
-                    a.mov(R2, FP);
-                    a.add_imm(R2, i32::from(SELF_KEY));
+                    a.jump_if(Cond::Eq, Reg::R7, 0, noelem);
+                    a.mov(Reg::R2, Reg::FP);
+                    a.add_imm(Reg::R2, i32::from(SELF_KEY));
                 } else {
-                    a.mov(R2, R9);
+                    a.mov(Reg::R2, Reg::R9);
                 }
-                a.mov(R1, R8);
+                a.mov(Reg::R1, Reg::R8);
             }
             Target::Elem(e) => {
                 let src = self.elem_map(e.map, noelem);
-                self.asm.store_imm(Size::W, FP, ELEM_KEY, e.key.0 as i32);
-                self.load_map(R1, src);
-                self.asm.mov(R2, FP);
-                self.asm.add_imm(R2, i32::from(ELEM_KEY));
+                self.asm
+                    .store_imm(Size::W, Reg::FP, ELEM_KEY, e.key.0 as i32);
+                self.load_map(Reg::R1, src);
+                self.asm.mov(Reg::R2, Reg::FP);
+                self.asm.add_imm(Reg::R2, i32::from(ELEM_KEY));
             }
         }
     }
@@ -574,20 +578,20 @@ impl Gen<'_, '_> {
         match r {
             MapRef::Map(m) => MapSrc::Fd((self.env.map_fd)(m)),
             MapRef::Inner { outer, key } => {
-                self.asm.store_imm(Size::W, FP, ELEM_KEY, key.0 as i32);
-                self.asm.ld_map(R1, (self.env.map_fd)(outer));
+                self.asm.store_imm(Size::W, Reg::FP, ELEM_KEY, key.0 as i32);
+                self.asm.ld_map(Reg::R1, (self.env.map_fd)(outer));
                 self.lookup_at(ELEM_KEY, noelem);
-                self.asm.store(Size::DW, FP, INNER, R0);
+                self.asm.store(Size::DW, Reg::FP, INNER, Reg::R0);
                 MapSrc::Spilled
             }
         }
     }
 
-    fn load_map(&mut self, dst: crate::asm::Reg, src: MapSrc) {
+    fn load_map(&mut self, dst: Reg, src: MapSrc) {
         match src {
-            MapSrc::SelfMap => self.asm.mov(dst, R8),
+            MapSrc::SelfMap => self.asm.mov(dst, Reg::R8),
             MapSrc::Fd(fd) => self.asm.ld_map(dst, fd),
-            MapSrc::Spilled => self.asm.load(Size::DW, dst, FP, INNER),
+            MapSrc::Spilled => self.asm.load(Size::DW, dst, Reg::FP, INNER),
         }
     }
 }

@@ -329,8 +329,11 @@ fn map_failed(map: u8, e: Sys) -> Verdict {
     }
 }
 
-fn reg(r: spec::prog::Reg) -> Result<Reg, Verdict> {
-    Reg::new(r.0).ok_or(Verdict::Unsupported("a register number past 4 bits"))
+fn reg(r: Reg) -> Result<Reg, Verdict> {
+    // The encoding carries 4 bits of register number.
+    (r.0 < 16)
+        .then_some(r)
+        .ok_or(Verdict::Unsupported("a register number past 4 bits"))
 }
 
 fn src(o: Operand) -> Result<Src, Verdict> {
