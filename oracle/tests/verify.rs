@@ -8,14 +8,15 @@
 
 use oracle::verify::{self, Loaded};
 use oracle::{Census, Host};
+use spec::prog::build::Builder;
 use spec::prog::{
-    AluOp, Callee, Case, Cond, Helper, Imm64, Insn, Kfunc, Linkage, MapDecl, Operand, Program, Reg,
-    Size, Subprog,
+    AluOp, Callee, Case, Cond, Helper, Insn, Kfunc, Linkage, MapDecl, Operand, Program, Reg, Size,
+    Subprog,
 };
 use spec::verify::Verdict;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use spec::{Errno, Field, MapFlags, MapKind, MapSpec, ProgType, RejectReason, ValueLayout};
+use spec::{Errno, Field, MapKind, ProgType, RejectReason, ValueLayout};
 
 /// The tests of this file run one at a time, so that the fd count one of them checks is its
 /// own.
@@ -53,9 +54,6 @@ fn host() -> Option<Kernel> {
     }
 }
 
-// A small assembler for the program model, with labels for readable jumps: the offsets it
-// writes into the case are raw slot offsets, as the model wants them.
-
 const R0: Reg = Reg::R0;
 const R1: Reg = Reg::R1;
 const R2: Reg = Reg::R2;
@@ -63,153 +61,8 @@ const R3: Reg = Reg::R3;
 const R6: Reg = Reg::R6;
 const FP: Reg = Reg::FP;
 
-enum Item {
-    Insn(Insn),
-    /// A jump to a label: `(cond, dst, src)` or `None` for `goto`.
-    Jump(Option<(Cond, Reg, Operand)>, &'static str),
-    Label(&'static str),
-}
-
-#[derive(Default)]
-struct Body(Vec<Item>);
-
-impl Body {
-    fn i(mut self, insn: Insn) -> Body {
-        self.0.push(Item::Insn(insn));
-        self
-    }
-    fn mov(self, dst: Reg, imm: i32) -> Body {
-        self.alu(AluOp::Mov, dst, Operand::Imm(imm))
-    }
-    fn mov_reg(self, dst: Reg, src: Reg) -> Body {
-        self.alu(AluOp::Mov, dst, Operand::Reg(src))
-    }
-    fn add(self, dst: Reg, imm: i32) -> Body {
-        self.alu(AluOp::Add, dst, Operand::Imm(imm))
-    }
-    fn alu(self, op: AluOp, dst: Reg, src: Operand) -> Body {
-        self.i(Insn::Alu { op, dst, src })
-    }
-    fn map(self, dst: Reg, m: u8) -> Body {
-        self.i(Insn::LdImm64 {
-            dst,
-            imm: Imm64::Map(m),
-        })
-    }
-    fn func(self, dst: Reg, s: u8) -> Body {
-        self.i(Insn::LdImm64 {
-            dst,
-            imm: Imm64::Func(s),
-        })
-    }
-    fn load(self, size: Size, dst: Reg, src: Reg, off: i16) -> Body {
-        self.i(Insn::Load {
-            size,
-            dst,
-            src,
-            off,
-        })
-    }
-    fn store(self, size: Size, dst: Reg, off: i16, src: Operand) -> Body {
-        self.i(Insn::Store {
-            size,
-            dst,
-            off,
-            src,
-        })
-    }
-    fn call(self, h: Helper) -> Body {
-        self.i(Insn::Call(Callee::Helper(h)))
-    }
-    fn kcall(self, k: Kfunc) -> Body {
-        self.i(Insn::Call(Callee::Kfunc(k)))
-    }
-    fn if_eq(mut self, dst: Reg, imm: i32, to: &'static str) -> Body {
-        self.0
-            .push(Item::Jump(Some((Cond::Eq, dst, Operand::Imm(imm))), to));
-        self
-    }
-    fn label(mut self, l: &'static str) -> Body {
-        self.0.push(Item::Label(l));
-        self
-    }
-    fn exit(self) -> Body {
-        self.i(Insn::Exit)
-    }
-    /// `r0 = v; exit`.
-    fn ret(self, v: i32) -> Body {
-        self.mov(R0, v).exit()
-    }
-
-    /// `r0 = lookup(map m, key 0)`.
-    fn lookup(self, m: u8) -> Body {
-        self.mov(R1, 0)
-            .store(Size::W, FP, -4, Operand::Reg(R1))
-            .mov_reg(R2, FP)
-            .add(R2, -4)
-            .map(R1, m)
-            .call(Helper::MapLookupElem)
-    }
-
-    fn finish(self, name: &str, linkage: Linkage) -> Subprog {
-        let mut at = 0usize;
-        let mut labels = std::collections::HashMap::new();
-        for it in &self.0 {
-            match it {
-                Item::Label(l) => {
-                    labels.insert(*l, at);
-                }
-                Item::Insn(i) => at += i.slots(),
-                Item::Jump(..) => at += 1,
-            }
-        }
-        let mut at = 0usize;
-        let mut insns = Vec::new();
-        for it in self.0 {
-            match it {
-                Item::Label(_) => {}
-                Item::Insn(i) => {
-                    at += i.slots();
-                    insns.push(i);
-                }
-                Item::Jump(c, l) => {
-                    let off = (labels[l] as i64 - (at as i64 + 1)) as i16;
-                    at += 1;
-                    insns.push(match c {
-                        Some((cond, dst, src)) => Insn::JmpIf {
-                            cond,
-                            dst,
-                            src,
-                            off,
-                        },
-                        None => Insn::Ja { off },
-                    });
-                }
-            }
-        }
-        Subprog {
-            name: name.to_owned(),
-            linkage,
-            insns,
-        }
-    }
-}
-
-fn map(kind: MapKind, value: ValueLayout) -> MapDecl {
-    MapDecl {
-        spec: MapSpec {
-            kind,
-            max_entries: 1,
-            value,
-            flags: MapFlags::default(),
-            inner: None,
-        },
-        btf: true,
-    }
-}
-
 fn timer_map() -> MapDecl {
-    map(
+    MapDecl::new(
         MapKind::Array,
         ValueLayout {
             timer: 1,
@@ -235,29 +88,30 @@ const CLOCK_MONOTONIC: i32 = 1;
 /// `timer_init(&v->timer + timer_off, map init_map)`, `set_callback(cb)`, `start(1000)`
 /// on element 0 of map 0, then `return 0`; subprogram 1 is the callback.
 fn timer_main(timer_off: i32, init_map: u8, cb: u8) -> Subprog {
-    Body::default()
-        .lookup(0)
-        .if_eq(R0, 0, "out")
+    let mut b = Builder::default();
+    let out = b.label();
+    b.lookup(0)
+        .jump_if(Cond::Eq, R0, 0, out)
         .mov_reg(R6, R0)
         .add(R6, timer_off)
         .mov_reg(R1, R6)
         .map(R2, init_map)
         .mov(R3, CLOCK_MONOTONIC)
-        .call(Helper::TimerInit)
+        .helper(Helper::TimerInit)
         .mov_reg(R1, R6)
         .func(R2, cb)
-        .call(Helper::TimerSetCallback)
+        .helper(Helper::TimerSetCallback)
         .mov_reg(R1, R6)
         .mov(R2, 1000)
         .mov(R3, 0)
-        .call(Helper::TimerStart)
-        .label("out")
+        .helper(Helper::TimerStart)
+        .at(out)
         .ret(0)
         .finish("main", Linkage::Global)
 }
 
 fn static_cb(ret: i32) -> Subprog {
-    Body::default().ret(ret).finish("cb", Linkage::Static)
+    Builder::default().ret(ret).finish("cb", Linkage::Static)
 }
 
 /// The accepted timer program: lookup, `timer_init` with the map, `set_callback` with a
@@ -312,7 +166,7 @@ fn uninit_register_read() {
         prog: program(
             ProgType::SchedCls,
             vec![
-                Body::default()
+                Builder::default()
                     .mov_reg(R0, R2)
                     .exit()
                     .finish("main", Linkage::Global),
@@ -324,13 +178,13 @@ fn uninit_register_read() {
 
 /// `*(u64 *)(lookup(m, &key) + 0)` without a NULL check.
 fn deref_lookup(m: MapDecl, key: i32) -> Case {
-    let main = Body::default()
+    let main = Builder::default()
         .mov(R1, key)
         .store(Size::W, FP, -4, Operand::Reg(R1))
         .mov_reg(R2, FP)
         .add(R2, -4)
         .map(R1, 0)
-        .call(Helper::MapLookupElem)
+        .helper(Helper::MapLookupElem)
         .load(Size::DW, R1, R0, 0)
         .ret(0)
         .finish("main", Linkage::Global);
@@ -343,7 +197,7 @@ fn deref_lookup(m: MapDecl, key: i32) -> Case {
 #[test]
 fn lookup_result_dereferenced_without_null_check() {
     let Some(host) = host() else { return };
-    let hash = map(MapKind::Hash, ValueLayout::default());
+    let hash = MapDecl::new(MapKind::Hash, ValueLayout::default());
     rejects(
         &host,
         &deref_lookup(hash, 0),
@@ -351,7 +205,7 @@ fn lookup_result_dereferenced_without_null_check() {
         "R0 invalid mem access 'map_value_or_null'",
     );
     // An array lookup with a constant key past `max_entries` may be NULL.
-    let array = map(MapKind::Array, ValueLayout::default());
+    let array = MapDecl::new(MapKind::Array, ValueLayout::default());
     rejects(
         &host,
         &deref_lookup(array, 1),
@@ -376,7 +230,7 @@ fn array_lookup_with_constant_key_in_range_is_not_null() {
             it.next().and_then(Result::ok).unwrap_or(0),
         )
     };
-    let array = map(MapKind::Array, ValueLayout::default());
+    let array = MapDecl::new(MapKind::Array, ValueLayout::default());
     let want = if (major, minor) >= (6, 14) {
         Verdict::Accept
     } else {
@@ -442,7 +296,7 @@ fn timer_callback_returning_one() {
 #[test]
 fn global_callback() {
     let Some(host) = host() else { return };
-    let cb = Body::default().ret(0).finish("cb", Linkage::Global);
+    let cb = Builder::default().ret(0).finish("cb", Linkage::Global);
     let case = Case {
         maps: vec![timer_map()],
         prog: program(ProgType::SchedCls, vec![timer_main(TIMER, 0, 1), cb]),
@@ -471,12 +325,12 @@ fn callback_without_func_info() {
 #[test]
 fn copy_from_user_in_timer_callback_of_sleepable_prog() {
     let Some(host) = host() else { return };
-    let cb = Body::default()
+    let cb = Builder::default()
         .mov_reg(R1, FP)
         .add(R1, -8)
         .mov(R2, 8)
         .mov(R3, 0)
-        .call(Helper::CopyFromUser)
+        .helper(Helper::CopyFromUser)
         .ret(0)
         .finish("cb", Linkage::Static);
     let case = Case {
@@ -495,19 +349,21 @@ fn copy_from_user_in_timer_callback_of_sleepable_prog() {
 #[test]
 fn kptr_stored_directly() {
     let Some(host) = host() else { return };
-    let kptr_map = map(
+    let kptr_map = MapDecl::new(
         MapKind::Array,
         ValueLayout {
             kptr: 1,
             ..ValueLayout::default()
         },
     );
-    let main = Body::default()
+    let mut b = Builder::default();
+    let out = b.label();
+    let main = b
         .lookup(0)
-        .if_eq(R0, 0, "out")
+        .jump_if(Cond::Eq, R0, 0, out)
         .mov(R1, 0)
         .store(Size::DW, R0, KPTR, Operand::Reg(R1))
-        .label("out")
+        .at(out)
         .ret(0)
         .finish("main", Linkage::Global);
     let case = Case {
@@ -525,9 +381,9 @@ fn kptr_stored_directly() {
 #[test]
 fn acquired_task_not_released() {
     let Some(host) = host() else { return };
-    let main = Body::default()
+    let main = Builder::default()
         .mov(R1, 1)
-        .kcall(Kfunc::TaskFromPid)
+        .kfunc(Kfunc::TaskFromPid)
         .ret(0)
         .finish("main", Linkage::Global);
     let case = Case {
@@ -554,8 +410,8 @@ fn kfunc_this_kernel_lacks_is_unknown_without_a_load() {
         eprintln!("SKIPPED: this kernel has every kfunc of the program model");
         return;
     };
-    let main = Body::default()
-        .kcall(missing)
+    let main = Builder::default()
+        .kfunc(missing)
         .ret(0)
         .finish("main", Linkage::Global);
     let case = Case {
@@ -667,16 +523,16 @@ fn loads_leak_no_fd() {
 #[test]
 fn the_table_names_what_this_kernel_prints() {
     let Some(host) = host() else { return };
-    let main = |b: Body| b.finish("main", Linkage::Global);
+    let main = |b: &mut Builder| b.finish("main", Linkage::Global);
     let prog = |subprogs: Vec<Subprog>| program(ProgType::SchedCls, subprogs);
-    let one = |maps: Vec<MapDecl>, b: Body| Case {
+    let one = |maps: Vec<MapDecl>, b: &mut Builder| Case {
         maps,
         prog: prog(vec![main(b)]),
     };
     let value = |f: fn(&mut ValueLayout)| {
         let mut v = ValueLayout::default();
         f(&mut v);
-        map(MapKind::Array, v)
+        MapDecl::new(MapKind::Array, v)
     };
     let kptr_map = || value(|v| v.kptr = 1);
     let untrusted_map = || value(|v| v.kptr_untrusted = 1);
@@ -685,13 +541,11 @@ fn the_table_names_what_this_kernel_prints() {
     const UNTRUSTED: i32 = spec::layout::offset(Field::KptrUntrusted) as i32;
     let vs = spec::layout::value_size(&ValueLayout::default()) as i16;
     // `if r0 == 0 goto out` after a lookup of map 0, then `body`, `out: return 0`.
-    let checked = |maps: Vec<MapDecl>, body: fn(Body) -> Body| {
-        one(
-            maps,
-            body(Body::default().lookup(0).if_eq(R0, 0, "out"))
-                .label("out")
-                .ret(0),
-        )
+    let checked = |maps: Vec<MapDecl>, body: fn(&mut Builder) -> &mut Builder| {
+        let mut b = Builder::default();
+        let out = b.label();
+        b.lookup(0).jump_if(Cond::Eq, R0, 0, out);
+        one(maps, body(&mut b).at(out).ret(0))
     };
     let mut no_gpl = timer_case();
     no_gpl.prog.gpl = false;
@@ -699,19 +553,22 @@ fn the_table_names_what_this_kernel_prints() {
     no_btf.btf = false;
     let mut kfunc_no_gpl = one(
         vec![],
-        Body::default().mov(R1, 1).kcall(Kfunc::TaskFromPid).ret(0),
+        Builder::default()
+            .mov(R1, 1)
+            .kfunc(Kfunc::TaskFromPid)
+            .ret(0),
     );
     kfunc_no_gpl.prog.gpl = false;
-    let mut not_sleepable = one(vec![], Body::default().ret(0));
+    let mut not_sleepable = one(vec![], Builder::default().ret(0));
     not_sleepable.prog.ty = ProgType::Syscall;
     // A chain of 9 frames: main calls f1, f1 calls f2, ... f8 (MAX_CALL_FRAMES is 8).
     let deep: Vec<Subprog> = (0..9u8)
         .map(|i| {
-            let b = if i < 8 {
-                Body::default().i(Insn::Call(Callee::Subprog(i + 1))).ret(0)
-            } else {
-                Body::default().ret(0)
-            };
+            let mut b = Builder::default();
+            if i < 8 {
+                b.call(Callee::Subprog(i + 1));
+            }
+            b.ret(0);
             let name = if i == 0 {
                 "main".to_owned()
             } else {
@@ -726,11 +583,11 @@ fn the_table_names_what_this_kernel_prints() {
         })
         .collect();
     let big_frame = |name: &str, call: Option<u8>| {
-        let b = Body::default().store(Size::DW, FP, -512, Operand::Imm(0));
-        let b = match call {
-            Some(s) => b.i(Insn::Call(Callee::Subprog(s))),
-            None => b,
-        };
+        let mut b = Builder::default();
+        b.store(Size::DW, FP, -512, Operand::Imm(0));
+        if let Some(s) = call {
+            b.call(Callee::Subprog(s));
+        }
         let linkage = if call.is_some() {
             Linkage::Global
         } else {
@@ -738,26 +595,14 @@ fn the_table_names_what_this_kernel_prints() {
         };
         b.ret(0).finish(name, linkage)
     };
-    let key_writer = Body::default()
+    let key_writer = Builder::default()
         .store(Size::W, R2, 0, Operand::Imm(0))
         .ret(0)
         .finish("cb", Linkage::Static);
-    let wq_init = |b: Body, map: u8| {
-        b.mov_reg(R2, R6)
-            .i(Insn::Alu {
-                op: AluOp::Mov,
-                dst: R1,
-                src: Operand::Reg(R2),
-            })
-            .map(R2, map)
-            .mov(R3, 0)
-            .kcall(Kfunc::WqInit)
-    };
-    let _ = wq_init;
     let cases: Vec<(&str, Case, RejectReason, &str)> = vec![
         (
             "write to r10",
-            one(vec![], Body::default().mov(FP, 0).ret(0)),
+            one(vec![], Builder::default().mov(FP, 0).ret(0)),
             RejectReason::FramePointerReadOnly,
             "frame pointer is read only",
         ),
@@ -765,7 +610,10 @@ fn the_table_names_what_this_kernel_prints() {
             "load through a scalar",
             one(
                 vec![],
-                Body::default().mov(R1, 0).load(Size::DW, R0, R1, 0).exit(),
+                Builder::default()
+                    .mov(R1, 0)
+                    .load(Size::DW, R0, R1, 0)
+                    .exit(),
             ),
             RejectReason::InvalidMemAccess,
             "R1 invalid mem access 'scalar'",
@@ -773,17 +621,18 @@ fn the_table_names_what_this_kernel_prints() {
         (
             "arithmetic on a maybe-NULL lookup",
             one(
-                vec![map(MapKind::Hash, ValueLayout::default())],
-                Body::default().lookup(0).add(R0, 8).ret(0),
+                vec![MapDecl::new(MapKind::Hash, ValueLayout::default())],
+                Builder::default().lookup(0).add(R0, 8).ret(0),
             ),
             RejectReason::PossiblyNullDeref,
             "R0 pointer arithmetic on map_value_or_null prohibited, null-check it first",
         ),
         (
             "load past the value",
-            checked(vec![map(MapKind::Array, ValueLayout::default())], |b| {
-                b.load(Size::DW, R1, R0, 72)
-            }),
+            checked(
+                vec![MapDecl::new(MapKind::Array, ValueLayout::default())],
+                |b| b.load(Size::DW, R1, R0, 72),
+            ),
             RejectReason::MapValueOutOfBounds,
             "invalid access to map value, value_size=72 off=72 size=8",
         ),
@@ -791,7 +640,7 @@ fn the_table_names_what_this_kernel_prints() {
             "store below the stack",
             one(
                 vec![],
-                Body::default()
+                Builder::default()
                     .store(Size::DW, FP, -520, Operand::Imm(0))
                     .ret(0),
             ),
@@ -802,11 +651,11 @@ fn the_table_names_what_this_kernel_prints() {
             "timer_init of a scalar",
             one(
                 vec![timer_map()],
-                Body::default()
+                Builder::default()
                     .mov(R1, 0)
                     .map(R2, 0)
                     .mov(R3, 0)
-                    .call(Helper::TimerInit)
+                    .helper(Helper::TimerInit)
                     .ret(0),
             ),
             RejectReason::ArgTypeMismatch,
@@ -832,7 +681,7 @@ fn the_table_names_what_this_kernel_prints() {
         (
             "timer of a map without one",
             Case {
-                maps: vec![map(MapKind::Array, ValueLayout::default())],
+                maps: vec![MapDecl::new(MapKind::Array, ValueLayout::default())],
                 prog: timer_case().prog,
             },
             RejectReason::NoValidField(Field::Timer),
@@ -842,32 +691,36 @@ fn the_table_names_what_this_kernel_prints() {
             "timer at a variable offset",
             checked(vec![timer_map()], |b| {
                 b.mov_reg(R6, R0)
-                    .call(Helper::GetPrandomU32)
-                    .alu(AluOp::And, R0, Operand::Imm(8))
-                    .alu(AluOp::Add, R6, Operand::Reg(R0))
+                    .helper(Helper::GetPrandomU32)
+                    .alu(AluOp::And, R0, 8)
+                    .op(Insn::Alu {
+                        op: AluOp::Add,
+                        dst: R6,
+                        src: Operand::Reg(R0),
+                    })
                     .mov_reg(R1, R6)
                     .map(R2, 0)
                     .mov(R3, 0)
-                    .call(Helper::TimerInit)
+                    .helper(Helper::TimerInit)
             }),
             RejectReason::FieldNotConstOffset(Field::Timer),
             "doesn't have constant offset. bpf_timer has to be at the constant offset",
         ),
         (
             "jump past the end",
-            one(vec![], Body::default().i(Insn::Ja { off: 5 }).ret(0)),
+            one(vec![], Builder::default().op(Insn::Ja { off: 5 }).ret(0)),
             RejectReason::JumpOutOfRange,
             "jump out of range from insn 0 to 6",
         ),
         (
             "dead code",
-            one(vec![], Body::default().ret(0).ret(1)),
+            one(vec![], Builder::default().ret(0).ret(1)),
             RejectReason::UnreachableInsn,
             "unreachable insn 2",
         ),
         (
             "no exit",
-            one(vec![], Body::default().mov(R0, 0)),
+            one(vec![], Builder::default().mov(R0, 0)),
             RejectReason::FallsOffEnd,
             "last insn is not an exit or jmp",
         ),
@@ -907,7 +760,7 @@ fn the_table_names_what_this_kernel_prints() {
                 b.mov_reg(R1, R0)
                     .add(R1, UNTRUSTED)
                     .mov(R2, 0)
-                    .call(Helper::KptrXchg)
+                    .helper(Helper::KptrXchg)
             }),
             RejectReason::KptrNotReferenced,
             "kptr isn't referenced kptr",
@@ -918,7 +771,7 @@ fn the_table_names_what_this_kernel_prints() {
                 b.mov_reg(R1, R0)
                     .add(R1, KPTR as i32)
                     .mov(R2, 0)
-                    .call(Helper::KptrXchg)
+                    .helper(Helper::KptrXchg)
             }),
             RejectReason::FieldOffsetMismatch(Field::Kptr),
             "off=48 doesn't point to kptr",
@@ -934,7 +787,7 @@ fn the_table_names_what_this_kernel_prints() {
                     b.mov_reg(R1, R0)
                         .add(R1, KPTR as i32)
                         .mov(R2, 0)
-                        .call(Helper::KptrXchg)
+                        .helper(Helper::KptrXchg)
                 },
             ),
             RejectReason::MapNeedsBtf(Field::Kptr),
@@ -946,7 +799,7 @@ fn the_table_names_what_this_kernel_prints() {
                 b.mov_reg(R1, R0)
                     .add(R1, KPTR as i32)
                     .mov(R2, 0)
-                    .call(Helper::KptrXchg)
+                    .helper(Helper::KptrXchg)
             }),
             RejectReason::NoValidField(Field::Kptr),
             "has no valid kptr",
@@ -972,11 +825,11 @@ fn the_table_names_what_this_kernel_prints() {
             "maybe-NULL task released",
             one(
                 vec![],
-                Body::default()
+                Builder::default()
                     .mov(R1, 1)
-                    .kcall(Kfunc::TaskFromPid)
+                    .kfunc(Kfunc::TaskFromPid)
                     .mov_reg(R1, R0)
-                    .kcall(Kfunc::TaskRelease)
+                    .kfunc(Kfunc::TaskRelease)
                     .ret(0),
             ),
             RejectReason::NullPointerArg,
@@ -1013,12 +866,12 @@ fn the_table_names_what_this_kernel_prints() {
             "wq_init of a stack pointer",
             one(
                 vec![wq_map()],
-                Body::default()
+                Builder::default()
                     .mov_reg(R1, FP)
                     .add(R1, -16)
                     .map(R2, 0)
                     .mov(R3, 0)
-                    .kcall(Kfunc::WqInit)
+                    .kfunc(Kfunc::WqInit)
                     .ret(0),
             ),
             RejectReason::NotMapValue,
@@ -1031,7 +884,7 @@ fn the_table_names_what_this_kernel_prints() {
                     .add(R1, WQ)
                     .mov(R2, 0)
                     .mov(R3, 0)
-                    .kcall(Kfunc::WqInit)
+                    .kfunc(Kfunc::WqInit)
             }),
             RejectReason::NotMapPointer,
             "pointer in R2 isn't map pointer",
@@ -1043,7 +896,7 @@ fn the_table_names_what_this_kernel_prints() {
                     .add(R1, WQ)
                     .map(R2, 1)
                     .mov(R3, 0)
-                    .kcall(Kfunc::WqInit)
+                    .kfunc(Kfunc::WqInit)
             }),
             RejectReason::MapMismatch(Field::Wq),
             "workqueue pointer in R1 map_uid=0 doesn't match map pointer in R2 map_uid=0",
@@ -1055,12 +908,12 @@ fn the_table_names_what_this_kernel_prints() {
             "bpf_copy_from_user in sched_cls",
             one(
                 vec![],
-                Body::default()
+                Builder::default()
                     .mov_reg(R1, FP)
                     .add(R1, -8)
                     .mov(R2, 8)
                     .mov(R3, 0)
-                    .call(Helper::CopyFromUser)
+                    .helper(Helper::CopyFromUser)
                     .ret(0),
             ),
             RejectReason::HelperMightSleep,
@@ -1073,7 +926,10 @@ fn the_table_names_what_this_kernel_prints() {
                 prog: program(
                     ProgType::SocketFilter,
                     vec![main(
-                        Body::default().mov(R1, 1).kcall(Kfunc::TaskFromPid).ret(0),
+                        Builder::default()
+                            .mov(R1, 1)
+                            .kfunc(Kfunc::TaskFromPid)
+                            .ret(0),
                     )],
                 ),
             },

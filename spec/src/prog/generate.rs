@@ -12,9 +12,10 @@
 //! The kernel matters: kfunc names (`_impl` or not) and the fields a map may hold follow the
 //! era, so that a fault, not an era difference, is what a rejection is about.
 
+use super::build::{Builder, Label};
 use super::{
-    AluOp, Callee, Case, Cond, Helper, Imm64, Insn, Kfunc, Linkage, MapDecl, Operand, Program, Reg,
-    Size, Subprog,
+    AluOp, Callee, Case, Cond, Helper, Insn, Kfunc, Linkage, MapDecl, Operand, Program, Reg, Size,
+    Subprog,
 };
 use crate::op::{Field, MapFlags, MapIdx, MapKind, MapSpec, ProgType, ValueLayout};
 use crate::{Kernel, layout};
@@ -181,139 +182,6 @@ impl Fault {
         Fault::SpilledMaybeNull,
         Fault::XchgLoadedKptr,
     ];
-}
-
-/// A jump target inside one subprogram under construction.
-#[derive(Clone, Copy)]
-struct Label(usize);
-
-/// One subprogram under construction: instructions with symbolic jump targets.
-#[derive(Default)]
-struct Body {
-    insns: Vec<Insn>,
-    /// `(instruction index, label)` of each jump to resolve.
-    jumps: Vec<(usize, Label)>,
-    /// Instruction index each label is bound to.
-    labels: Vec<Option<usize>>,
-}
-
-impl Body {
-    fn label(&mut self) -> Label {
-        self.labels.push(None);
-        Label(self.labels.len() - 1)
-    }
-
-    fn bind(&mut self, l: Label) {
-        self.labels[l.0] = Some(self.insns.len());
-    }
-
-    fn op(&mut self, i: Insn) -> &mut Body {
-        self.insns.push(i);
-        self
-    }
-
-    fn mov(&mut self, dst: Reg, imm: i32) -> &mut Body {
-        self.op(Insn::Alu {
-            op: AluOp::Mov,
-            dst,
-            src: Operand::Imm(imm),
-        })
-    }
-
-    fn mov_reg(&mut self, dst: Reg, src: Reg) -> &mut Body {
-        self.op(Insn::Alu {
-            op: AluOp::Mov,
-            dst,
-            src: Operand::Reg(src),
-        })
-    }
-
-    fn add(&mut self, dst: Reg, imm: i32) -> &mut Body {
-        self.op(Insn::Alu {
-            op: AluOp::Add,
-            dst,
-            src: Operand::Imm(imm),
-        })
-    }
-
-    fn alu(&mut self, op: AluOp, dst: Reg, imm: i32) -> &mut Body {
-        self.op(Insn::Alu {
-            op,
-            dst,
-            src: Operand::Imm(imm),
-        })
-    }
-
-    fn call(&mut self, c: Callee) -> &mut Body {
-        self.op(Insn::Call(c))
-    }
-
-    fn helper(&mut self, h: Helper) -> &mut Body {
-        self.call(Callee::Helper(h))
-    }
-
-    fn kfunc(&mut self, k: Kfunc) -> &mut Body {
-        self.call(Callee::Kfunc(k))
-    }
-
-    fn ld(&mut self, dst: Reg, imm: Imm64) -> &mut Body {
-        self.op(Insn::LdImm64 { dst, imm })
-    }
-
-    fn jump_if(&mut self, cond: Cond, dst: Reg, imm: i32, to: Label) -> &mut Body {
-        self.jumps.push((self.insns.len(), to));
-        self.op(Insn::JmpIf {
-            cond,
-            dst,
-            src: Operand::Imm(imm),
-            off: 0,
-        })
-    }
-
-    fn goto(&mut self, to: Label) -> &mut Body {
-        self.jumps.push((self.insns.len(), to));
-        self.op(Insn::Ja { off: 0 })
-    }
-
-    fn store(&mut self, size: Size, dst: Reg, off: i16, src: Operand) -> &mut Body {
-        self.op(Insn::Store {
-            size,
-            dst,
-            off,
-            src,
-        })
-    }
-
-    fn load(&mut self, size: Size, dst: Reg, src: Reg, off: i16) -> &mut Body {
-        self.op(Insn::Load {
-            size,
-            dst,
-            src,
-            off,
-        })
-    }
-
-    fn ret(&mut self, v: i32) -> &mut Body {
-        self.mov(Reg::R0, v).op(Insn::Exit)
-    }
-
-    /// Resolve jumps to slot offsets.
-    fn finish(self, name: &str, linkage: Linkage) -> Subprog {
-        let slot_of = |idx: usize| -> usize { self.insns[..idx].iter().map(Insn::slots).sum() };
-        let mut insns = self.insns.clone();
-        for &(at, l) in &self.jumps {
-            let target = self.labels[l.0].expect("every label is bound");
-            let off = slot_of(target) as i64 - slot_of(at) as i64 - 1;
-            if let Insn::JmpIf { off: o, .. } | Insn::Ja { off: o } = &mut insns[at] {
-                *o = i16::try_from(off).expect("generated jumps are short");
-            }
-        }
-        Subprog {
-            name: name.into(),
-            linkage,
-            insns,
-        }
-    }
 }
 
 /// The map a snippet works on: its index, and whether it is reached through a map-in-map
@@ -506,7 +374,7 @@ pub fn case(u: &mut Unstructured<'_>, kernel: &Kernel) -> Result<Case> {
     }
     g.ty = ty;
     g.sleepable = sleepable;
-    let mut main = Body::default();
+    let mut main = Builder::default();
     let end = main.label();
     // The element: `r6` = value of key 0, `r9` = the inner map.
     lookup(&mut g, &mut main, main_map, end);
@@ -679,47 +547,29 @@ fn count_mut(v: &mut ValueLayout, f: Field) -> &mut u8 {
 
 fn map(kind: MapKind, value: ValueLayout, btf: bool) -> MapDecl {
     MapDecl {
-        spec: MapSpec {
-            kind,
-            max_entries: 1,
-            value,
-            flags: MapFlags::default(),
-            inner: None,
-        },
         btf,
+        ..MapDecl::new(kind, value)
     }
-}
-
-/// Key 0 at `r10 - 4`, `r2` pointing at it (`r1` is clobbered).
-fn key(b: &mut Body) {
-    b.mov(Reg::R1, 0)
-        .store(Size::W, Reg::FP, -4, Operand::Reg(Reg::R1))
-        .mov_reg(Reg::R2, Reg::FP)
-        .add(Reg::R2, -4);
 }
 
 /// `r6` = the value of key 0 of `t` (through `r9` = the inner map of a map-in-map); NULL
 /// goes to `end`.
-fn lookup(g: &mut Gen<'_>, b: &mut Body, t: Target, end: Label) {
+fn lookup(g: &mut Gen<'_>, b: &mut Builder, t: Target, end: Label) {
     let null_check = !g.is(Fault::NoNullCheck);
-    key(b);
-    b.ld(Reg::R1, Imm64::Map(t.map))
-        .helper(Helper::MapLookupElem);
+    b.lookup(t.map);
     if t.inner && g.is(Fault::UpdateMapInMap) {
-        key(b);
-        b.ld(Reg::R1, Imm64::Map(t.map))
+        b.key0();
+        b.map(Reg::R1, t.map)
             .mov_reg(Reg::R3, Reg::R2)
             .mov(Reg::R4, 0)
             .helper(Helper::MapUpdateElem);
-        key(b);
-        b.ld(Reg::R1, Imm64::Map(t.map))
-            .helper(Helper::MapLookupElem);
+        b.lookup(t.map);
     }
     // A plain map's element taken for an inner map.
     if t.inner || g.is(Fault::InnerOfPlainMap) {
         b.jump_if(Cond::Eq, Reg::R0, 0, end)
             .mov_reg(Reg::R9, Reg::R0);
-        key(b);
+        b.key0();
         b.mov_reg(Reg::R1, Reg::R9).helper(Helper::MapLookupElem);
     }
     if g.is(Fault::SpilledMaybeNull) {
@@ -735,28 +585,26 @@ fn lookup(g: &mut Gen<'_>, b: &mut Body, t: Target, end: Label) {
 
 /// `r8` = the inner map of another lookup of the map-in-map of `t` (another `map_uid`);
 /// NULL goes to `skip`.
-fn second_inner(b: &mut Body, t: Target, skip: Label) {
-    key(b);
-    b.ld(Reg::R1, Imm64::Map(t.map))
-        .helper(Helper::MapLookupElem)
+fn second_inner(b: &mut Builder, t: Target, skip: Label) {
+    b.lookup(t.map)
         .jump_if(Cond::Eq, Reg::R0, 0, skip)
         .mov_reg(Reg::R8, Reg::R0);
 }
 
 /// `reg` = the map of `t` (the inner map is in `r9`).
-fn map_reg(b: &mut Body, t: Target, reg: Reg) {
+fn map_reg(b: &mut Builder, t: Target, reg: Reg) {
     if t.inner {
         b.mov_reg(reg, Reg::R9);
     } else {
-        b.ld(reg, Imm64::Map(t.map));
+        b.map(reg, t.map);
     }
 }
 
 /// `reg` = the map argument of a call on the field of `t`: the field's map, or, for the
 /// faults, another map (`r8`: another inner map of the same map-in-map).
-fn map_arg(g: &mut Gen<'_>, b: &mut Body, t: Target, other_inner: bool, reg: Reg) {
+fn map_arg(g: &mut Gen<'_>, b: &mut Builder, t: Target, other_inner: bool, reg: Reg) {
     if g.is(Fault::OtherMap) {
-        b.ld(reg, Imm64::Map(g.other));
+        b.map(reg, g.other);
     } else if other_inner {
         b.mov_reg(reg, Reg::R8);
     } else {
@@ -774,7 +622,7 @@ fn value_of(g: &Gen<'_>, t: Target) -> ValueLayout {
 }
 
 /// `reg` = the field `f` of the element in `r6`.
-fn field_arg(g: &mut Gen<'_>, b: &mut Body, t: Target, f: Field, reg: Reg) {
+fn field_arg(g: &mut Gen<'_>, b: &mut Builder, t: Target, f: Field, reg: Reg) {
     if g.is(Fault::StackAsTimer) {
         b.mov_reg(reg, Reg::FP).add(reg, -16);
         return;
@@ -811,7 +659,7 @@ fn field_arg(g: &mut Gen<'_>, b: &mut Body, t: Target, f: Field, reg: Reg) {
 fn snippet(
     u: &mut Unstructured<'_>,
     g: &mut Gen<'_>,
-    b: &mut Body,
+    b: &mut Builder,
     t: Target,
     sleepable: bool,
 ) -> Result<()> {
@@ -847,7 +695,7 @@ const fn task_kfuncs(ty: ProgType) -> bool {
 fn timer(
     u: &mut Unstructured<'_>,
     g: &mut Gen<'_>,
-    b: &mut Body,
+    b: &mut Builder,
     t: Target,
     sleepable: bool,
 ) -> Result<()> {
@@ -861,8 +709,7 @@ fn timer(
     map_arg(g, b, t, other_inner, Reg::R2);
     b.mov(Reg::R3, 1).helper(Helper::TimerInit);
     field_arg(g, b, t, Field::Timer, Reg::R1);
-    b.ld(Reg::R2, Imm64::Func(cb))
-        .helper(Helper::TimerSetCallback);
+    b.func(Reg::R2, cb).helper(Helper::TimerSetCallback);
     if g.is(Fault::DeepStackDirectCall) {
         // 256 bytes in main, 320 in the callback, called as a plain function.
         b.store(Size::DW, Reg::FP, -256, Operand::Imm(0))
@@ -880,7 +727,7 @@ fn timer(
     Ok(())
 }
 
-fn wq(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body, t: Target) -> Result<()> {
+fn wq(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Builder, t: Target) -> Result<()> {
     let implicit = g.kernel.features.implicit_kfunc_args;
     let cb = callback(u, g, CbKind::Wq, value_of(g, t), true)?;
     let skip = b.label();
@@ -901,7 +748,7 @@ fn wq(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body, t: Target) -> Res
     }
     b.mov(Reg::R3, 0).kfunc(Kfunc::WqInit);
     field_arg(g, b, t, Field::Wq, Reg::R1);
-    b.ld(Reg::R2, Imm64::Func(cb)).mov(Reg::R3, 0);
+    b.func(Reg::R2, cb).mov(Reg::R3, 0);
     if implicit {
         b.kfunc(Kfunc::WqSetCallback);
     } else {
@@ -914,14 +761,14 @@ fn wq(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body, t: Target) -> Res
 }
 
 /// Acquire a task into `r7` (NULL skips to a label the caller binds).
-fn acquire_task(b: &mut Body, skip: Label) {
+fn acquire_task(b: &mut Builder, skip: Label) {
     b.mov(Reg::R1, 1)
         .kfunc(Kfunc::TaskFromPid)
         .jump_if(Cond::Eq, Reg::R0, 0, skip)
         .mov_reg(Reg::R7, Reg::R0);
 }
 
-fn task_work(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body, t: Target) -> Result<()> {
+fn task_work(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Builder, t: Target) -> Result<()> {
     let implicit = g.kernel.features.implicit_kfunc_args;
     let cb = callback(u, g, CbKind::TaskWork, value_of(g, t), true)?;
     let skip = b.label();
@@ -950,7 +797,7 @@ fn task_work(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body, t: Target)
     if null == Some(3) {
         b.mov(Reg::R3, 0);
     }
-    b.ld(Reg::R4, Imm64::Func(cb)).mov_reg(Reg::R1, Reg::R7);
+    b.func(Reg::R4, cb).mov_reg(Reg::R1, Reg::R7);
     if null == Some(1) {
         b.mov(Reg::R1, 0);
     }
@@ -969,7 +816,7 @@ fn task_work(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body, t: Target)
 fn kptr(
     u: &mut Unstructured<'_>,
     g: &mut Gen<'_>,
-    b: &mut Body,
+    b: &mut Builder,
     v: ValueLayout,
     ty: ProgType,
 ) -> Result<()> {
@@ -1101,7 +948,7 @@ fn kptr(
 }
 
 /// Stack use in `main` (its depth adds to every chain of calls from it).
-fn stack(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body) -> Result<()> {
+fn stack(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Builder) -> Result<()> {
     let depth = i16::from(u.int_in_range(1..=32u8)?) * 8;
     let off = if g.is(Fault::StackOverflowStore) {
         -520
@@ -1121,12 +968,12 @@ fn stack(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body) -> Result<()> 
 /// lookup result spilled before its NULL check (the check marks the spilled copy too, and a
 /// check of the filled copy marks the register), a map pointer, an acquired task released
 /// through its filled copy.
-fn spill(u: &mut Unstructured<'_>, g: &Gen<'_>, b: &mut Body, t: Target) -> Result<()> {
+fn spill(u: &mut Unstructured<'_>, g: &Gen<'_>, b: &mut Builder, t: Target) -> Result<()> {
     let slot = -8 * i16::from(u.int_in_range(2..=8u8)?);
     let skip = b.label();
     match u.int_in_range(0..=4u8)? {
         3 => {
-            key(b);
+            b.key0();
             map_reg(b, t, Reg::R1);
             b.helper(Helper::MapLookupElem)
                 .store(Size::DW, Reg::FP, slot, Operand::Reg(Reg::R0))
@@ -1150,7 +997,7 @@ fn spill(u: &mut Unstructured<'_>, g: &Gen<'_>, b: &mut Body, t: Target) -> Resu
                 .load(Size::DW, Reg::R1, Reg::R6, 0);
         }
         1 => {
-            key(b);
+            b.key0();
             map_reg(b, t, Reg::R1);
             b.helper(Helper::MapLookupElem)
                 .store(Size::DW, Reg::FP, slot, Operand::Reg(Reg::R0))
@@ -1161,7 +1008,7 @@ fn spill(u: &mut Unstructured<'_>, g: &Gen<'_>, b: &mut Body, t: Target) -> Resu
         _ => {
             map_reg(b, t, Reg::R1);
             b.store(Size::DW, Reg::FP, slot, Operand::Reg(Reg::R1));
-            key(b);
+            b.key0();
             b.load(Size::DW, Reg::R1, Reg::FP, slot)
                 .helper(Helper::MapLookupElem)
                 .jump_if(Cond::Eq, Reg::R0, 0, skip)
@@ -1173,14 +1020,14 @@ fn spill(u: &mut Unstructured<'_>, g: &Gen<'_>, b: &mut Body, t: Target) -> Resu
 }
 
 /// The `BPF_F_RDONLY_PROG` map: read an element, or (the fault) update, delete or store.
-fn rdonly(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body) -> Result<()> {
+fn rdonly(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Builder) -> Result<()> {
     let Some(m) = g.rdonly else {
         return Ok(());
     };
     let write = g.is(Fault::WriteRdonlyMap);
     let skip = b.label();
-    key(b);
-    b.ld(Reg::R1, Imm64::Map(m));
+    b.key0();
+    b.map(Reg::R1, m);
     match if write { u.int_in_range(0..=2u8)? } else { 2 } {
         0 => {
             // The value: 72 bytes below the key.
@@ -1208,7 +1055,7 @@ fn rdonly(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body) -> Result<()>
 }
 
 /// Static and global bpf-to-bpf calls; the faults of deep stacks and frames.
-fn call_subprogs(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body) -> Result<()> {
+fn call_subprogs(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Builder) -> Result<()> {
     let frames = if g.is(Fault::TooManyFrames) {
         8
     } else {
@@ -1218,7 +1065,7 @@ fn call_subprogs(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body) -> Res
     // A chain: sub_k calls sub_{k+1}; the last returns.
     let first = g.subprog_index();
     for k in 0..frames {
-        let mut s = Body::default();
+        let mut s = Builder::default();
         let depth = i16::from(u.int_in_range(1..=8u8)?) * 8;
         s.mov(Reg::R1, 0)
             .store(Size::DW, Reg::FP, -depth, Operand::Reg(Reg::R1));
@@ -1239,7 +1086,12 @@ fn call_subprogs(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body) -> Res
 
 /// Scalar work on a random value, branches (some of which the verifier decides from the
 /// bounds: their targets are dead code that would be refused), and a load from the value.
-fn scalars(u: &mut Unstructured<'_>, g: &mut Gen<'_>, b: &mut Body, v: ValueLayout) -> Result<()> {
+fn scalars(
+    u: &mut Unstructured<'_>,
+    g: &mut Gen<'_>,
+    b: &mut Builder,
+    v: ValueLayout,
+) -> Result<()> {
     let skip = b.label();
     let bad = b.label();
     let mask = *u.choose(&[1, 3, 7, 255])?;
@@ -1316,7 +1168,7 @@ fn callback(
     sleepable: bool,
 ) -> Result<u8> {
     let idx = g.subprog_index();
-    let mut s = Body::default();
+    let mut s = Builder::default();
     let deep = g.fault == Some(Fault::DeepStackDirectCall) && kind == CbKind::Timer;
     let depth = if deep {
         320
@@ -1380,7 +1232,7 @@ fn callback(
                 s.mov_reg(Reg::R2, Reg::R6)
                     .add(Reg::R2, layout::offset(Field::TaskWork) as i32)
                     .mov_reg(Reg::R3, Reg::R8)
-                    .ld(Reg::R4, Imm64::Func(idx))
+                    .func(Reg::R4, idx)
                     .mov_reg(Reg::R1, Reg::R7);
                 if g.kernel.features.implicit_kfunc_args {
                     s.kfunc(Kfunc::TaskWorkScheduleResume);
@@ -1446,7 +1298,7 @@ fn callback(
     };
     g.subs.push(s.finish(&format!("cb{idx}"), linkage));
     if let Some(c) = callee {
-        let mut sub = Body::default();
+        let mut sub = Builder::default();
         let depth = i16::from(u.int_in_range(1..=8u8)?) * 8;
         sub.mov(Reg::R1, 0)
             .store(Size::DW, Reg::FP, -depth, Operand::Reg(Reg::R1));
@@ -1460,7 +1312,7 @@ fn callback(
 }
 
 /// `bpf_copy_from_user(r10 - 16, 8, NULL)`: a helper that might sleep.
-fn copy_from_user(s: &mut Body) {
+fn copy_from_user(s: &mut Builder) {
     s.mov_reg(Reg::R1, Reg::FP)
         .add(Reg::R1, -16)
         .mov(Reg::R2, 8)
@@ -1469,7 +1321,7 @@ fn copy_from_user(s: &mut Body) {
 }
 
 /// Start the timer of the element in `r6`.
-fn timer_start(s: &mut Body) {
+fn timer_start(s: &mut Builder) {
     s.mov_reg(Reg::R1, Reg::R6)
         .add(Reg::R1, layout::offset(Field::Timer) as i32)
         .mov(Reg::R2, 1_000_000)
@@ -1478,7 +1330,7 @@ fn timer_start(s: &mut Body) {
 }
 
 /// Start the wq of the element in `r6`.
-fn wq_start(s: &mut Body) {
+fn wq_start(s: &mut Builder) {
     s.mov_reg(Reg::R1, Reg::R6)
         .add(Reg::R1, layout::offset(Field::Wq) as i32)
         .mov(Reg::R2, 0)

@@ -11,6 +11,7 @@
 //! (`LDX`/`STX`/`ST` in `BPF_MEM` mode), conditional and unconditional jumps, calls of helpers,
 //! kfuncs (`BPF_PSEUDO_KFUNC_CALL`) and subprograms (`BPF_PSEUDO_CALL`), and `exit`.
 
+pub mod build;
 #[cfg(feature = "arbitrary")]
 pub mod generate;
 
@@ -341,6 +342,26 @@ pub struct MapDecl {
     /// The map is created with BTF for its key and value (always, when the value holds
     /// special fields).
     pub btf: bool,
+}
+
+impl MapDecl {
+    /// A map of one entry, with value BTF, no flags and no inner map.
+    pub const fn new(kind: crate::op::MapKind, value: crate::op::ValueLayout) -> MapDecl {
+        MapDecl {
+            spec: MapSpec {
+                kind,
+                max_entries: 1,
+                value,
+                flags: crate::op::MapFlags {
+                    no_prealloc: false,
+                    rdonly_prog: false,
+                    wronly_prog: false,
+                },
+                inner: None,
+            },
+            btf: true,
+        }
+    }
 }
 
 /// One load: the maps (created first, in order), then the program.
