@@ -41,7 +41,11 @@ impl fmt::Display for VDiff {
 /// not loaded at all: nothing would be compared, and some such cases endanger the host (a
 /// kfunc map argument without a BTF record is read as NULL by the 6.18 verifier).
 pub fn compare(host: &Host, case: &Case) -> VDiff {
-    let spec = verify::verify(&host.kernel, case);
+    compare_verdict(host, case, verify::verify(&host.kernel, case))
+}
+
+/// [`compare`] with the spec's verdict already at hand.
+pub fn compare_verdict(host: &Host, case: &Case, spec: Verdict) -> VDiff {
     if let Verdict::Unsupported(why) = spec {
         return VDiff::Poisoned {
             why: format!("spec: {why}"),
