@@ -605,14 +605,19 @@ fn generated_cases_round_trip() {
 #[test]
 fn every_testdata_case_parses_and_round_trips() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/testdata/verifier");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        eprintln!("no {dir}: 0 case files");
-        return;
-    };
-    let mut paths: Vec<_> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "bpfv"))
-        .collect();
+    let mut paths = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(dir)];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "bpfv") {
+                paths.push(p);
+            }
+        }
+    }
+    assert!(!paths.is_empty(), "no case files under {dir}");
     paths.sort();
     for path in &paths {
         let text = std::fs::read_to_string(path).unwrap();
