@@ -6,8 +6,13 @@
 #                the verifier cases (spec/testdata/verifier, bpfspec verify-diff), then a
 #                bounded verifier differential on generated programs. Without bpf() the
 #                kernel halves print SKIPPED and why (they never count as passed)
+#                Then the race catalogue (make races)
 #   make ci      the whole suite: formatting, clippy, every test (quickcheck: 10,000 random
-#                op sequences per era), then `make check`
+#                op sequences per era; each race's finds_/fixed_holds tests), then `make check`
+#   make races   every race of the bpf_timer / bpf_async history (harnesses/) on its buggy and
+#                fixed design under loom (preemption bound 2) and shuttle PCT (1,000 iterations,
+#                5 seeds): a table of what was found after how many executions, and the fixed
+#                designs cleared with their window outcomes reached
 #   make bench   step throughput (ops/s), scenario checking (scenarios/s), differential
 #                cases/s on one CPU against the real kernel with the spec's share of a case,
 #                and the verifier model against the kernel's verifier on the same programs
@@ -23,7 +28,7 @@ VERIFIER_CASES := spec/testdata/verifier
 VERIFY_DIFF_CI ?= 3000
 BPFSPEC := target/release/bpfspec
 
-.PHONY: check ci test lint bench build conform fuzz-smoke
+.PHONY: check ci test lint bench build conform fuzz-smoke races
 
 build:
 	$(CARGO) build --release -p bpfspec
@@ -39,6 +44,10 @@ check: build
 	@rc=0; $(BPFSPEC) verify-diff --generate $(VERIFY_DIFF_CI) --seed 1 || rc=$$?; \
 	if [ $$rc -eq 77 ]; then echo "make check: verifier differential SKIPPED (see above)"; \
 	elif [ $$rc -ne 0 ]; then exit $$rc; fi
+	$(BPFSPEC) races
+
+races: build
+	$(BPFSPEC) races
 
 # Generated differential cases on the real kernel (bounded; prints agreement, poison causes,
 # cases/s and the fd / program / map counts before and after); then 20,000 generated
@@ -60,11 +69,12 @@ lint:
 
 ci: lint test check
 
-bench:
+bench: build
 	$(CARGO) bench -p spec --bench step
 	$(CARGO) bench -p scenario --bench check
 	$(CARGO) bench -p oracle --bench diff
 	$(CARGO) bench -p oracle --bench verify
+	$(BPFSPEC) races
 
 # Bounded fuzzing only: the host kernel is never fuzzed open-ended (long campaigns belong in a
 # VM guest). A divergence of runtime_diff stops the run with its crash file, the story in

@@ -10,6 +10,8 @@
 //!   era to the real kernel's answers.
 //! * `bpfspec verify-diff PATH... | --generate N --seed S` compares the spec's verifier model
 //!   with the kernel's verifier on verifier case files (`*.bpfv`) or generated programs.
+//! * `bpfspec races [NAME...]` checks the race catalogue (`harnesses`) with loom and shuttle:
+//!   every buggy design found, every fixed design clean, as a table.
 //!
 //! Exit status: 0 when everything agrees, 1 on a mismatch, an unsupported step or a spec
 //! panic (`record`: a file not recorded), 2 on a usage error or a file that does not parse,
@@ -19,6 +21,7 @@ mod check;
 mod conform;
 mod files;
 mod predict;
+mod races;
 mod record;
 mod verify_diff;
 
@@ -100,6 +103,43 @@ enum Command {
         #[arg(required_unless_present = "generate", value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// The race catalogue: each race of the bpf_timer / bpf_async history on its buggy and
+    /// fixed design, under loom and shuttle PCT, as a table (one race: its counterexample
+    /// and replay commands too).
+    Races {
+        /// Races to check (default: all).
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+        /// PCT seeds per buggy design (the table shows the median iterations to find).
+        #[arg(long, default_value_t = 5)]
+        seeds: u64,
+        /// loom's preemption bound.
+        #[arg(long, default_value_t = harnesses::races::bounds::LOOM_PREEMPTIONS)]
+        bound: usize,
+        /// PCT iterations per run.
+        #[arg(long, default_value_t = harnesses::races::bounds::PCT_ITERATIONS)]
+        iterations: usize,
+        /// The design a replay runs.
+        #[arg(long, value_enum)]
+        variant: Option<VariantArg>,
+        /// Replay the loom execution stored in this checkpoint file.
+        #[arg(long, value_name = "FILE", requires = "variant")]
+        replay_loom: Option<PathBuf>,
+        /// Replay this shuttle schedule.
+        #[arg(
+            long,
+            value_name = "SCHEDULE",
+            requires = "variant",
+            conflicts_with = "replay_loom"
+        )]
+        replay_shuttle: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum VariantArg {
+    Buggy,
+    Fixed,
 }
 
 /// Generated cases instead of files.
@@ -158,5 +198,25 @@ fn main() -> ExitCode {
             Some(n) => verify_diff::generate(n, seed, first, write.as_deref()),
             None => verify_diff::files(&paths),
         },
+        Command::Races {
+            names,
+            seeds,
+            bound,
+            iterations,
+            variant,
+            replay_loom,
+            replay_shuttle,
+        } => races::run(&races::Opts {
+            names,
+            seeds,
+            bound,
+            iterations,
+            variant: variant.map(|v| match v {
+                VariantArg::Buggy => harnesses::races::Variant::Buggy,
+                VariantArg::Fixed => harnesses::races::Variant::Fixed,
+            }),
+            replay_loom,
+            replay_shuttle,
+        }),
     }
 }

@@ -1,0 +1,167 @@
+//! The race catalogue: one module per race of the bpf_timer / bpf_async patch history
+//! (`kernel-async.md` §3), each with the design that had the bug and the design that fixed
+//! it, selected by a named [`Fix`](crate::kernel::locked::Fix).
+//!
+//! A module's file is named `<year>_<what>.rs`; its `//!` header gives the commit, date,
+//! affected versions and the mechanism, and it declares one [`Race`]: the scenario (objects,
+//! what each CPU does), the invariant the bug breaks, and the litmus outcomes that prove the
+//! fixed design's executions entered the racy window. [`race_tests!`] gives each module its
+//! `finds_<bug>` and `<bug>_fixed_holds` tests.
+
+use crate::kernel::{Event, Invariant, scenario::Scenario};
+
+// -- modules: 2021 part 1 (helper A1) --
+// -- modules: 2021 part 2 (helper A2) --
+// -- modules: 2023-2025 (helper B) --
+#[path = "2024_mutual_cancel_lockup.rs"]
+pub mod mutual_cancel_lockup;
+// -- modules: 2026 lock-free (helper C) --
+
+/// Which design a scenario runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// The design before the fix.
+    Buggy,
+    /// The same design with the fix.
+    Fixed,
+}
+
+/// One race of the history.
+pub struct Race {
+    /// Short name (the module's), as `bpfspec races NAME` takes it.
+    pub name: &'static str,
+    /// The fix's subject line.
+    pub fix: &'static str,
+    pub commit: &'static str,
+    pub date: &'static str,
+    /// Kernel versions with the bug.
+    pub affected: &'static str,
+    /// The invariant the buggy design breaks.
+    pub invariant: Invariant,
+    /// One sentence: what the model abstracts away.
+    pub abstracts: &'static str,
+    pub scenario: fn(Variant) -> Scenario,
+    /// A label for an execution's result (its helper return values, what fired).
+    pub outcome: fn(&[Event]) -> String,
+    /// Outcomes the fixed design must reach: its executions entered the racy window, so
+    /// "no violation" is not vacuous.
+    pub window: &'static [&'static str],
+    /// PCT depth: the number of ordering constraints the bug needs.
+    pub pct_depth: usize,
+}
+
+/// Every race, oldest fix first.
+pub const ALL: &[&Race] = &[
+    // -- ALL: 2021 part 1 (helper A1) --
+    // -- ALL: 2021 part 2 (helper A2) --
+    // -- ALL: 2023-2025 (helper B) --
+    &mutual_cancel_lockup::RACE,
+    // -- ALL: 2026 lock-free (helper C) --
+];
+
+pub fn by_name(name: &str) -> Option<&'static Race> {
+    ALL.iter().copied().find(|r| r.name == name)
+}
+
+/// The bounds the catalogue is checked at.
+pub mod bounds {
+    /// loom's preemption bound for clearing a fixed design (and finding a bug).
+    pub const LOOM_PREEMPTIONS: usize = 2;
+    /// shuttle PCT iterations for clearing a fixed design (and the budget to find a bug).
+    pub const PCT_ITERATIONS: usize = 1_000;
+}
+
+/// A helper result as the kernel names it.
+pub fn errno_name(ret: i64) -> String {
+    match ret {
+        0 => "0".into(),
+        1 => "1".into(),
+        -1 => "-EPERM".into(),
+        -2 => "-ENOENT".into(),
+        -16 => "-EBUSY".into(),
+        -22 => "-EINVAL".into(),
+        -35 => "-EDEADLK".into(),
+        r => r.to_string(),
+    }
+}
+
+/// The helper results of the event at `cpu` (its first action), "-" when it made no call.
+pub fn rets_of(h: &[Event], cpu: usize) -> String {
+    match h.iter().find(|e| e.cpu == cpu) {
+        Some(e) if e.fired == Some(false) => "not fired".into(),
+        Some(e) if e.rets.is_empty() => "-".into(),
+        Some(e) => e
+            .rets
+            .iter()
+            .map(|&r| errno_name(r))
+            .collect::<Vec<_>>()
+            .join(","),
+        None => "?".into(),
+    }
+}
+
+/// `finds_<bug>` and `<bug>_fixed_holds` for a module's [`Race`].
+#[macro_export]
+macro_rules! race_tests {
+    ($race:ident, $finds:ident, $holds:ident) => {
+        #[cfg(test)]
+        mod tests {
+            #[test]
+            fn $finds() {
+                $crate::races::testing::finds(&super::$race);
+            }
+            #[test]
+            fn $holds() {
+                $crate::races::testing::holds(&super::$race);
+            }
+        }
+    };
+}
+
+/// The tests every race module has.
+#[cfg(test)]
+pub mod testing {
+    use super::{Race, Variant, bounds};
+    use crate::check;
+
+    /// loom and shuttle PCT each report the bug, on the race's own invariant.
+    pub fn finds(race: &Race) {
+        let sc = || (race.scenario)(Variant::Buggy);
+        let l = check::loom(race, sc(), bounds::LOOM_PREEMPTIONS, None);
+        assert!(
+            l.found(race.invariant),
+            "loom did not find {} in {} executions: {:?}",
+            race.invariant,
+            l.executions,
+            l.failure.map(|f| f.message)
+        );
+        let s = check::shuttle_pct(race, sc(), bounds::PCT_ITERATIONS, race.pct_depth, 0);
+        assert!(
+            s.found(race.invariant),
+            "shuttle PCT did not find {} in {} iterations: {:?}",
+            race.invariant,
+            s.executions,
+            s.failure.map(|f| f.message)
+        );
+    }
+
+    /// loom at the bound and shuttle PCT find nothing, and both reach the racy window.
+    pub fn holds(race: &Race) {
+        let sc = || (race.scenario)(Variant::Fixed);
+        let l = check::loom(race, sc(), bounds::LOOM_PREEMPTIONS, None);
+        if let Some(f) = &l.failure {
+            panic!("loom broke the fixed design:\n{}", f.message);
+        }
+        let s = check::shuttle_pct(race, sc(), bounds::PCT_ITERATIONS, race.pct_depth, 0);
+        if let Some(f) = &s.failure {
+            panic!("shuttle broke the fixed design:\n{}", f.message);
+        }
+        for w in race.window {
+            assert!(
+                l.outcomes.contains_key(*w),
+                "loom never reached the window outcome {w:?}; outcomes: {:?}",
+                l.outcomes
+            );
+        }
+    }
+}
