@@ -75,6 +75,17 @@ impl Row {
                 ));
             }
         }
+        if self.fixed_loom.lin.not_linearizable + self.fixed_pct.lin.not_linearizable > 0 {
+            p.push(format!(
+                "a history of the fixed design has no sequential explanation by the spec: {}",
+                self.fixed_loom
+                    .lin
+                    .counterexample
+                    .as_deref()
+                    .or(self.fixed_pct.lin.counterexample.as_deref())
+                    .unwrap_or("")
+            ));
+        }
         for w in self.window_missing() {
             p.push(format!(
                 "loom never reached the window outcome {w:?} on the fixed design"
@@ -127,7 +138,7 @@ fn print_table(rows: &[Row], o: &Opts) {
         .unwrap_or(4)
         .max(4);
     println!(
-        "{:w$}  {:12}  {:10}  {:22}  {:36}  {:34}  {:40}  window reached",
+        "{:w$}  {:12}  {:10}  {:22}  {:36}  {:34}  {:40}  {:26}  linearizable against the spec (loom histories)",
         "race",
         "commit",
         "date",
@@ -135,6 +146,7 @@ fn print_table(rows: &[Row], o: &Opts) {
         "loom (buggy): found after",
         "shuttle PCT (buggy): found after",
         "fixed: clean",
+        "window reached",
     );
     for r in rows {
         let loom = if r.buggy_loom.found(r.race.invariant) {
@@ -170,7 +182,7 @@ fn print_table(rows: &[Row], o: &Opts) {
             clean(&r.fixed_pct),
         );
         println!(
-            "{:w$}  {:12}  {:10}  {:22}  {:36}  {:34}  {:40}  {} of {} executions",
+            "{:w$}  {:12}  {:10}  {:22}  {:36}  {:34}  {:40}  {:26}  {}",
             r.race.name,
             r.race.commit,
             r.race.date,
@@ -178,10 +190,33 @@ fn print_table(rows: &[Row], o: &Opts) {
             loom,
             pct,
             fixed,
-            r.window_executions(),
-            r.fixed_loom.executions
+            format!(
+                "{} of {} executions",
+                r.window_executions(),
+                r.fixed_loom.executions
+            ),
+            lin_cell(&r.fixed_loom.lin),
         );
     }
+}
+
+/// How the fixed design's histories fared against the sequential spec.
+fn lin_cell(t: &harnesses::lin::Tally) -> String {
+    if let Some(why) = &t.unmappable_scenario {
+        return format!("not checked: {why}");
+    }
+    fn sum<K>(m: &std::collections::BTreeMap<K, u64>) -> u64 {
+        m.values().sum()
+    }
+    format!(
+        "{} of {} on {} ({} concurrent-only, {} unmappable, {} NOT)",
+        sum(&t.linearizable),
+        t.checked,
+        t.kernel.as_deref().unwrap_or("?"),
+        sum(&t.concurrent_only),
+        sum(&t.unmappable),
+        t.not_linearizable
+    )
 }
 
 /// The buggy design's counterexample and how to replay it.

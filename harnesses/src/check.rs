@@ -41,6 +41,8 @@ pub struct Run {
     pub failure: Option<Failure>,
     /// Outcome label → executions that ended with it.
     pub outcomes: BTreeMap<String, u64>,
+    /// The executions' histories judged against the spec ([`crate::lin`]).
+    pub lin: crate::lin::Tally,
 }
 
 impl Run {
@@ -56,6 +58,7 @@ impl Run {
 struct Probe {
     executions: AtomicU64,
     outcomes: Mutex<BTreeMap<String, u64>>,
+    lin: Mutex<crate::lin::Tally>,
 }
 
 impl Probe {
@@ -65,6 +68,12 @@ impl Probe {
         outcome: fn(&[crate::kernel::Event]) -> String,
     ) -> impl Fn() + Send + Sync + 'static {
         let probe = Arc::clone(self);
+        let lin = crate::lin::Checker::new(&sc);
+        *probe
+            .lin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = crate::lin::Tally::of(&lin);
+        let lin = lin.ok();
         move || {
             probe.executions.fetch_add(1, Ordering::Relaxed);
             let history = sc.run();
@@ -75,6 +84,14 @@ impl Probe {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .entry(label)
                 .or_default() += 1;
+            if let Some(c) = &lin {
+                let v = c.check(&history);
+                probe
+                    .lin
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .add(&v);
+            }
         }
     }
 
@@ -90,6 +107,12 @@ impl Probe {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner),
             ),
+            lin: std::mem::take(
+                &mut self
+                    .lin
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            ),
         }
     }
 }
@@ -98,6 +121,7 @@ fn new_probe() -> Arc<Probe> {
     Arc::new(Probe {
         executions: AtomicU64::new(0),
         outcomes: Mutex::new(BTreeMap::new()),
+        lin: Mutex::new(crate::lin::Tally::default()),
     })
 }
 
@@ -153,35 +177,66 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(format!("{}.{name}", RUNS.fetch_add(1, Ordering::Relaxed)))
 }
 
-/// Every interleaving up to `bound` preemptions (loom's DPOR), stopping at the first broken
-/// invariant. With `replay`, the execution stored in that checkpoint file runs first.
-pub fn loom(race: &Race, sc: Scenario, bound: usize, replay: Option<&Path>) -> Run {
-    let probe = new_probe();
+/// One checker run at a time in a process: shuttle installs a process-wide panic hook for the
+/// length of a run, which would take another thread's checker panics (loom's included) for
+/// its own. Tests running in parallel queue here.
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static CHECKER: Mutex<()> = Mutex::new(());
+    CHECKER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// loom over the scenario; a checkpoint file, when given, is loaded first (if it exists) and
+/// rewritten before every execution.
+fn loom_check(
+    probe: &Arc<Probe>,
+    race: &Race,
+    sc: Scenario,
+    bound: usize,
+    checkpoint: Option<&Path>,
+) -> Option<Box<dyn std::any::Any + Send>> {
     let body = probe.body(sc, race.outcome);
-    let checkpoint = match replay {
-        Some(p) => p.to_path_buf(),
-        None => scratch(&format!("{}.loom.json", race.name)),
-    };
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(bound);
     b.max_branches = 100_000;
-    b.checkpoint_file = Some(checkpoint.clone());
+    b.checkpoint_file = checkpoint.map(Path::to_path_buf);
     b.checkpoint_interval = 1;
-    let start = Instant::now();
-    let r =
-        quiet_panics(|| catch_unwind(AssertUnwindSafe(|| with_tool(Tool::Loom, || b.check(body)))));
-    let failure = r
+    quiet_panics(|| catch_unwind(AssertUnwindSafe(|| with_tool(Tool::Loom, || b.check(body)))))
         .err()
-        .map(|p| failure(p.as_ref(), Some(Replay::Loom(checkpoint.clone()))));
-    if failure.is_none() && replay.is_none() {
-        let _ = std::fs::remove_file(&checkpoint);
-    }
-    probe.finish(Tool::Loom, start, failure)
+}
+
+/// Every interleaving up to `bound` preemptions (loom's DPOR), stopping at the first broken
+/// invariant. With `replay`, the execution stored in that checkpoint file runs first.
+/// Writing a checkpoint per execution is slow, so a search runs without; when it fails, the
+/// same (deterministic) search runs again writing checkpoints, and the last one written is
+/// the failing execution's.
+pub fn loom(race: &Race, sc: Scenario, bound: usize, replay: Option<&Path>) -> Run {
+    let _one = exclusive();
+    let probe = new_probe();
+    let start = Instant::now();
+    let found = loom_check(&probe, race, sc.clone(), bound, replay);
+    // The search's own time, without the re-run that records the replay.
+    let elapsed = start.elapsed();
+    let failure = found.map(|e| {
+        let replay = match replay {
+            Some(p) => Some(p.to_path_buf()),
+            None => {
+                let checkpoint = scratch(&format!("{}.loom.json", race.name));
+                loom_check(&new_probe(), race, sc, bound, Some(&checkpoint)).map(|_| checkpoint)
+            }
+        };
+        failure(e.as_ref(), replay.map(Replay::Loom))
+    });
+    let mut run = probe.finish(Tool::Loom, start, failure);
+    run.elapsed = elapsed;
+    run
 }
 
 /// `iterations` PCT schedules of depth `depth` from `seed`, stopping at the first broken
 /// invariant.
 pub fn shuttle_pct(race: &Race, sc: Scenario, iterations: usize, depth: usize, seed: u64) -> Run {
+    let _one = exclusive();
     let probe = new_probe();
     let body = probe.body(sc, race.outcome);
     let dir = scratch(&format!("{}.shuttle.{seed}", race.name));
@@ -214,6 +269,7 @@ pub fn shuttle_pct(race: &Race, sc: Scenario, iterations: usize, depth: usize, s
 
 /// Re-run one shuttle schedule.
 pub fn shuttle_replay(race: &Race, sc: Scenario, schedule: &str) -> Run {
+    let _one = exclusive();
     let probe = new_probe();
     let body = probe.body(sc, race.outcome);
     let mut config = shuttle::Config::new();

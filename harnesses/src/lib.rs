@@ -15,5 +15,6 @@
 
 pub mod check;
 pub mod kernel;
+pub mod lin;
 pub mod races;
 pub mod sync;

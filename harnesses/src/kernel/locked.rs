@@ -98,7 +98,8 @@ impl Fixes {
         Fixes(bits)
     }
 
-    const fn without(self, f: Fix) -> Fixes {
+    /// The same without `f` (a buggy design that lacked more than one later fix).
+    pub const fn without(self, f: Fix) -> Fixes {
         Fixes(self.0 & !f.bit())
     }
 
@@ -258,18 +259,36 @@ pub fn set_callback(ctx: &Ctx, f: Fixes, prog: ProgId, slot: SlotId) -> i64 {
     })
 }
 
-/// `helpers.c: bpf_timer_start`, 5.15+. Before [`Fix::MapOwnsProgRef`] (v2) a start of an
-/// idle timer takes a prog reference that the callback drops when it finishes.
+/// `helpers.c: bpf_timer_start`, 5.15+. Before [`Fix::MapOwnsProgRef`] (v2) a start takes a
+/// prog reference that the callback drops when it finishes, unless the timer is queued and no
+/// callback runs (v2's test: `!hrtimer_active() || hrtimer_callback_running()`).
 pub fn start(ctx: &Ctx, f: Fixes, slot: SlotId) -> i64 {
     locked(ctx, f, slot);
+    // Without the element's lock (v1) the timer pointer is read locklessly (`READ_ONCE`) and
+    // used in a later step: a free path may detach and free the timer in between.
+    let lockless = (!f.has(Fix::SpinLock)).then(|| {
+        ctx.step(|k, cpu| {
+            let t = k.slots[slot.0].cb;
+            if let Some(t) = t {
+                k.note(
+                    cpu,
+                    format_args!(
+                        "bpf_timer_start(t{}) reads timer#{} without a lock",
+                        slot.0, t.0
+                    ),
+                );
+            }
+            t
+        })
+    });
     ctx.step(|k, cpu| {
-        let ret = match k.slots[slot.0].cb {
+        let ret = match lockless.unwrap_or(k.slots[slot.0].cb) {
             None => -22,
             Some(t) => match k.cb(t).prog {
                 None => -22,
                 Some(p) => {
                     let hr = k.cb(t).hr;
-                    if !f.has(Fix::MapOwnsProgRef) && !hr.queued && hr.running.is_none() {
+                    if !f.has(Fix::MapOwnsProgRef) && (!hr.queued || hr.running.is_some()) {
                         k.prog_inc(cpu, p);
                     }
                     k.cb(t).hr.queued = true;
@@ -462,6 +481,20 @@ pub fn timer_cb(ctx: &Ctx, f: Fixes, t: CbId) -> Option<Vec<i64>> {
         let callback = cb.callback;
         k.cpus[cpu].hrtimer_running = Some(t);
         k.note(cpu, format_args!("timer#{} fires: bpf_timer_cb", t.0));
+        // The callback's key and map argument are computed from `t->map` (every era).
+        let map = k.cbs[t.0].map;
+        if k.maps[map.0].freed {
+            k.violated(
+                Invariant::UseAfterFree,
+                format_args!(
+                    "{}: timer#{} reads its map{} ({}), which was freed",
+                    cpu_name(cpu),
+                    t.0,
+                    map.0,
+                    k.maps[map.0].name
+                ),
+            );
+        }
         Some(callback)
     })?;
     let mut rets = Vec::new();

@@ -24,6 +24,7 @@
 //! Every violation panics with an [`Invariant`] id first, then the interleaving so far.
 
 pub mod locked;
+pub mod lockfree;
 pub mod scenario;
 
 use crate::sync::{Monitor, Wait};
@@ -112,6 +113,9 @@ pub struct HrTimer {
     pub queued: bool,
     /// Its callback runs on this CPU.
     pub running: Option<Cpu>,
+    /// The CPU holding its clock base's raw lock across a tracepoint inside
+    /// `hrtimer_start` (lock-free design; the lock is modelled per timer).
+    pub base_lock: Option<Cpu>,
 }
 
 /// One `bpf_hrtimer` (lock-based eras) / `bpf_async_cb` allocation.
@@ -128,6 +132,25 @@ pub struct Cb {
     /// `bpf_hrtimer::cancelling` (6.10+): cancels in flight from other callbacks.
     pub cancelling: u32,
     pub freed: bool,
+    /// A timer or a workqueue item (the lock-free design allocates both as `bpf_async_cb`).
+    /// For a `bpf_wq`, [`Cb::hr`] is its work item's state: `queued` = pending on a
+    /// kworker, `running` = its function runs there.
+    pub kind: AsyncKind,
+    /// `bpf_async_cb::refcnt` (lock-free design): the map's reference plus temporary ones.
+    pub refcnt: u32,
+    /// `bpf_async_cb::async_cmds` (lock-free design): commands for its irq_work.
+    pub cmds: Vec<lockfree::AsyncOp>,
+    /// Tasks-trace grace periods its free waited again (lock-free design).
+    pub free_retries: u32,
+}
+
+/// What a `bpf_async_cb` drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsyncKind {
+    /// A `bpf_timer`: an hrtimer.
+    Timer,
+    /// A `bpf_wq`: a work item on the system workqueue.
+    Wq,
 }
 
 /// A map element's timer field (`bpf_timer_kern` / `bpf_async_kern`).
@@ -176,6 +199,8 @@ pub enum Work {
     TimerDelete(CbId),
     /// `bpf_map_free_deferred`: the map's refcnt reached 0.
     MapFree(MapId),
+    /// `bpf_wq_work`: a `bpf_wq`'s work item (lock-free design).
+    Wq(CbId),
 }
 
 /// A free deferred past an RCU grace period (`kfree_rcu`): it may run once every CPU that
@@ -187,6 +212,20 @@ struct RcuFree {
     readers: Vec<(Cpu, u64)>,
 }
 
+/// A callback deferred past an RCU Tasks Trace grace period (`call_rcu_tasks_trace`): it may
+/// run once every CPU that was in a tasks-trace or an RCU read-side section at the call has
+/// left it (a tasks-trace grace period implies an RCU one), and never in the step of the call
+/// (a grace period takes time: a callback that re-queues itself waits for a later step).
+#[derive(Clone, Debug)]
+struct TraceCallback {
+    cb: CbId,
+    f: fn(&mut Kernel, Cpu, CbId),
+    /// (CPU, a tasks-trace section (else RCU), its generation at the call).
+    readers: Vec<(Cpu, bool, u64)>,
+    /// The step of the call.
+    since: u64,
+}
+
 /// One modelled CPU's per-CPU state.
 #[derive(Clone, Debug, Default)]
 pub struct CpuState {
@@ -196,12 +235,22 @@ pub struct CpuState {
     pub rcu_depth: u32,
     /// Read-side sections left so far.
     pub rcu_gen: u64,
-    /// The CPU this one waits for, and why.
-    pub waiting: Option<(Cpu, String)>,
+    /// What this CPU waits for, and why.
+    pub waiting: Option<(WaitFor, String)>,
     /// Raw spin locks held (atomic context under PREEMPT_RT).
     pub raw_locks: u32,
     /// Its thread has ended.
     pub finished: bool,
+    /// Nesting of RCU Tasks Trace read-side sections (sleepable programs, wq callbacks).
+    pub trace_depth: u32,
+    /// Tasks-trace read-side sections left so far.
+    pub trace_gen: u64,
+    /// It runs a hardirq handler (an irq_work).
+    pub hardirq: bool,
+    /// irq_works queued on this CPU, run when its IRQs are enabled again.
+    pub irq_works: std::collections::VecDeque<lockfree::IrqWork>,
+    /// `async_cb_running` (64873307e888): the cb whose command list this CPU drains.
+    pub async_cb_running: Option<CbId>,
 }
 
 /// Which implementation runs, and how its kernel is configured.
@@ -209,6 +258,8 @@ pub struct CpuState {
 pub enum Design {
     /// `bpf_timer_kern` / `bpf_async_kern` with the element's `bpf_spin_lock` (5.15 to 6.19).
     Locked(locked::Fixes),
+    /// `bpf_async_kern` without a lock: refcount, cmpxchg, llist and irq_work (7.0, 2026).
+    LockFree(lockfree::Fixes),
 }
 
 /// One program statement: a helper call.
@@ -227,6 +278,12 @@ pub enum Call {
     Delete(SlotId),
     /// `bpf_map_update_elem` over the element holding the timer.
     Update(SlotId),
+    /// `bpf_wq_init(&v->wq, map, 0)`.
+    WqInit(SlotId, MapId),
+    /// `bpf_wq_set_callback(&v->wq, cb, 0)` with the running program's callback.
+    WqSetCallback(SlotId),
+    /// `bpf_wq_start(&v->wq, 0)`.
+    WqStart(SlotId),
 }
 
 impl fmt::Display for Call {
@@ -238,6 +295,9 @@ impl fmt::Display for Call {
             Call::Cancel(s) => write!(f, "bpf_timer_cancel(t{})", s.0),
             Call::Delete(s) => write!(f, "bpf_map_delete_elem(t{} elem)", s.0),
             Call::Update(s) => write!(f, "bpf_map_update_elem(t{} elem)", s.0),
+            Call::WqInit(s, m) => write!(f, "bpf_wq_init(t{}, map{})", s.0, m.0),
+            Call::WqSetCallback(s) => write!(f, "bpf_wq_set_callback(t{})", s.0),
+            Call::WqStart(s) => write!(f, "bpf_wq_start(t{})", s.0),
         }
     }
 }
@@ -257,6 +317,16 @@ pub enum Action {
     CloseMap(MapId),
     /// `close()` of one user reference of the prog.
     CloseProg(ProgId),
+    /// A sleepable program runs these helper calls (in an RCU Tasks Trace read-side section).
+    RunSleepable(ProgId, Vec<Call>),
+    /// A kworker on this CPU: the `bpf_wq` `CbId`'s work item runs, if it is pending by then.
+    WqWork(CbId),
+    /// A tracing program is attached to the `hrtimer_start` tracepoint: these helper calls
+    /// run inside `hrtimer_start`, under the timer base's raw lock (IRQs off).
+    AttachTracepoint(ProgId, Vec<Call>),
+    /// The scenario's kworker runs this queued work item (recorded in the history, so an
+    /// outcome can tell that work was deferred; not for a CPU's action list).
+    Work(Work),
 }
 
 impl fmt::Display for Action {
@@ -268,6 +338,18 @@ impl fmt::Display for Action {
             Action::UserUpdate(s) => write!(f, "BPF_MAP_UPDATE_ELEM(t{} elem)", s.0),
             Action::CloseMap(m) => write!(f, "close(map{} fd)", m.0),
             Action::CloseProg(p) => write!(f, "close(prog{} fd)", p.0),
+            Action::RunSleepable(p, _) => write!(f, "sleepable prog{} runs", p.0),
+            Action::WqWork(cb) => write!(f, "kworker: the work of wq#{} runs", cb.0),
+            Action::AttachTracepoint(p, _) => {
+                write!(f, "prog{} attached to tracepoint hrtimer_start", p.0)
+            }
+            Action::Work(Work::TimerDelete(cb)) => {
+                write!(f, "kworker: bpf_timer_delete_work(timer#{})", cb.0)
+            }
+            Action::Work(Work::MapFree(m)) => {
+                write!(f, "kworker: bpf_map_free_deferred(map{})", m.0)
+            }
+            Action::Work(Work::Wq(cb)) => write!(f, "kworker: bpf_wq_work(wq#{})", cb.0),
         }
     }
 }
@@ -297,6 +379,9 @@ pub struct Kernel {
     pub cbs: Vec<Cb>,
     pub works: std::collections::VecDeque<Work>,
     rcu: Vec<RcuFree>,
+    trace_rcu: Vec<TraceCallback>,
+    /// The program attached to the `hrtimer_start` tracepoint, and its helper calls.
+    pub hrtimer_tp: Option<(ProgId, Vec<Call>)>,
     /// Kernel steps taken (the clock of the history).
     pub clock: u64,
     /// The interleaving so far, in kernel vocabulary.
@@ -316,6 +401,8 @@ impl Kernel {
             cbs: Vec::new(),
             works: Default::default(),
             rcu: Vec::new(),
+            trace_rcu: Vec::new(),
+            hrtimer_tp: None,
             clock: 0,
             trace: Vec::new(),
             history: Vec::new(),
@@ -355,6 +442,10 @@ impl Kernel {
             hr: HrTimer::default(),
             cancelling: 0,
             freed: false,
+            kind: AsyncKind::Timer,
+            refcnt: 1,
+            cmds: Vec::new(),
+            free_retries: 0,
         });
         CbId(self.cbs.len() - 1)
     }
@@ -411,13 +502,68 @@ impl Kernel {
 
     /// Run the deferred frees whose readers have all left (as early as RCU allows: the most
     /// adversarial choice for a use-after-free).
-    fn end_grace_periods(&mut self, cpu: Cpu) {
+    pub fn end_grace_periods(&mut self, cpu: Cpu) {
         let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.rcu)
             .into_iter()
             .partition(|f| f.readers.iter().all(|&(c, g)| self.cpus[c].rcu_gen > g));
         self.rcu = waiting;
         for f in done {
             self.free_cb(cpu, f.cb);
+        }
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.trace_rcu)
+            .into_iter()
+            .partition(|f| {
+                f.since != self.clock
+                    && f.readers.iter().all(|&(c, trace, g)| {
+                        g < if trace {
+                            self.cpus[c].trace_gen
+                        } else {
+                            self.cpus[c].rcu_gen
+                        }
+                    })
+            });
+        self.trace_rcu = waiting;
+        for f in done {
+            (f.f)(self, cpu, f.cb);
+        }
+    }
+
+    /// `call_rcu_tasks_trace(&cb->rcu, f)`.
+    pub fn call_rcu_tasks_trace(&mut self, cpu: Cpu, cb: CbId, f: fn(&mut Kernel, Cpu, CbId)) {
+        let mut readers = Vec::new();
+        for (i, c) in self.cpus.iter().enumerate() {
+            if c.trace_depth > 0 {
+                readers.push((i, true, c.trace_gen));
+            }
+            if c.rcu_depth > 0 {
+                readers.push((i, false, c.rcu_gen));
+            }
+        }
+        let since = self.clock;
+        self.trace_rcu.push(TraceCallback {
+            cb,
+            f,
+            readers,
+            since,
+        });
+        self.note(cpu, format_args!("call_rcu_tasks_trace(timer#{})", cb.0));
+    }
+
+    /// Tasks-trace callbacks still wait for their grace period.
+    pub fn tasks_trace_pending(&self) -> bool {
+        !self.trace_rcu.is_empty()
+    }
+
+    pub fn rcu_read_lock_trace(&mut self, cpu: Cpu) {
+        self.cpus[cpu].trace_depth += 1;
+    }
+
+    pub fn rcu_read_unlock_trace(&mut self, cpu: Cpu) {
+        let c = &mut self.cpus[cpu];
+        c.trace_depth -= 1;
+        if c.trace_depth == 0 {
+            c.trace_gen += 1;
+            self.end_grace_periods(cpu);
         }
     }
 
@@ -469,11 +615,13 @@ impl Kernel {
         }
     }
 
-    /// Who holds what this CPU would wait for, or a deadlock report if that is itself or a
-    /// CPU that (transitively) waits for it.
-    fn check_wait(&self, cpu: Cpu, holder: Cpu, why: &str) {
+    /// A deadlock report if what this CPU would wait for is held by itself or by a CPU that
+    /// (transitively) waits for it.
+    fn check_wait(&self, cpu: Cpu, what: WaitFor, why: &str) {
         let mut chain = vec![format!("{} {why}", cpu_name(cpu))];
-        let mut h = holder;
+        let Some(mut h) = what.holder(self) else {
+            return;
+        };
         loop {
             if h == cpu {
                 self.violated(Invariant::Deadlock, chain.join(", while "));
@@ -488,10 +636,13 @@ impl Kernel {
                 );
             }
             match &self.cpus[h].waiting {
-                Some((next, w)) => {
-                    chain.push(format!("{} {w}", cpu_name(h)));
-                    h = *next;
-                }
+                Some((next, w)) => match next.holder(self) {
+                    Some(n) => {
+                        chain.push(format!("{} {w}", cpu_name(h)));
+                        h = n;
+                    }
+                    None => return,
+                },
                 None => return,
             }
         }
@@ -511,47 +662,90 @@ pub struct Ctx<'a> {
 /// What a waiting step found.
 pub enum Blocked<R> {
     Ready(R),
-    /// Must wait for the CPU that holds what we need (the reason, for a deadlock report).
-    On(Cpu, String),
+    /// Must wait for what another CPU holds (the reason, for a deadlock report).
+    On(WaitFor, String),
+}
+
+/// What a CPU can wait for. The holder is looked up afresh whenever a chain of waits is
+/// followed: a waiter notices a release only when it next runs, so its recorded wait may be
+/// over already (a chain through it then ends: that CPU will go on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitFor {
+    /// An element's `bpf_spin_lock`.
+    Lock(SlotId),
+    /// A timer's running callback.
+    Callback(CbId),
+    /// The raw lock of a timer's clock base (lock-free design: [`HrTimer::base_lock`]).
+    BaseLock(CbId),
+}
+
+impl WaitFor {
+    /// The CPU that holds it now, if any.
+    fn holder(self, k: &Kernel) -> Option<Cpu> {
+        match self {
+            WaitFor::Lock(s) => k.slots[s.0].lock,
+            // The callback may have freed its own timer: the hrtimer core still tracks it.
+            WaitFor::Callback(cb) => k.cbs[cb.0].hr.running,
+            WaitFor::BaseLock(cb) => k.cbs[cb.0].hr.base_lock,
+        }
+    }
 }
 
 impl Ctx<'_> {
-    /// One kernel step.
+    /// One kernel step. A step that queues work rings the kworker's doorbell.
     pub fn step<R>(&self, f: impl FnOnce(&mut Kernel, Cpu) -> R) -> R {
-        self.m.step(|k| {
+        let (r, queued) = self.m.step(|k| {
             k.clock += 1;
-            f(k, self.cpu)
-        })
+            let before = k.works.len();
+            let r = f(k, self.cpu);
+            (r, k.works.len() > before)
+        });
+        if queued {
+            self.m.kick();
+        }
+        r
     }
 
     /// A step that waits for another CPU until `f` is ready; a wait for itself or in a cycle
-    /// is a deadlock.
+    /// is a deadlock. Like [`Ctx::step`], it rings the doorbell when it queues work.
     pub fn wait<R>(&self, mut f: impl FnMut(&mut Kernel, Cpu) -> Blocked<R>) -> R {
         let cpu = self.cpu;
-        self.m.wait_until(|k| match f(k, cpu) {
-            Blocked::Ready(r) => {
-                k.clock += 1;
-                k.cpus[cpu].waiting = None;
-                Wait::Ready(r)
-            }
-            Blocked::On(holder, why) => {
-                if k.preempt_rt && k.cpus[cpu].raw_locks > 0 {
-                    k.violated(
-                        Invariant::SleepInAtomic,
-                        format_args!(
-                            "{} {why} under a raw spin lock (PREEMPT_RT: it sleeps)",
-                            cpu_name(cpu)
-                        ),
-                    );
+        let (r, queued) = self.m.wait_until(|k| {
+            let before = k.works.len();
+            match f(k, cpu) {
+                Blocked::Ready(r) => {
+                    k.clock += 1;
+                    k.cpus[cpu].waiting = None;
+                    Wait::Ready((r, k.works.len() > before))
                 }
-                k.check_wait(cpu, holder, &why);
-                if k.cpus[cpu].waiting.is_none() {
-                    k.note(cpu, &why);
+                Blocked::On(what, why) => {
+                    // Waiting for a running callback takes the sleeping softirq_expiry_lock
+                    // on PREEMPT_RT; spinning on a bpf_spin_lock (a raw lock) does not sleep.
+                    if k.preempt_rt
+                        && k.cpus[cpu].raw_locks > 0
+                        && matches!(what, WaitFor::Callback(_))
+                    {
+                        k.violated(
+                            Invariant::SleepInAtomic,
+                            format_args!(
+                                "{} {why} under a raw spin lock (PREEMPT_RT: it sleeps)",
+                                cpu_name(cpu)
+                            ),
+                        );
+                    }
+                    k.check_wait(cpu, what, &why);
+                    if k.cpus[cpu].waiting.is_none() {
+                        k.note(cpu, &why);
+                    }
+                    k.cpus[cpu].waiting = Some((what, why));
+                    Wait::Blocked
                 }
-                k.cpus[cpu].waiting = Some((holder, why));
-                Wait::Blocked
             }
-        })
+        });
+        if queued {
+            self.m.kick();
+        }
+        r
     }
 
     /// Take the element's `bpf_spin_lock`.
@@ -562,7 +756,7 @@ impl Ctx<'_> {
                 Blocked::Ready(())
             }
             Some(h) => Blocked::On(
-                h,
+                WaitFor::Lock(slot),
                 format!(
                     "spins on t{}'s bpf_spin_lock held by {}",
                     slot.0,
@@ -579,7 +773,7 @@ impl Ctx<'_> {
             let hr = &mut k.cb(cb).hr;
             match hr.running {
                 Some(on) => Blocked::On(
-                    on,
+                    WaitFor::Callback(cb),
                     format!(
                         "hrtimer_cancel(timer#{}) waits for its callback running on {}",
                         cb.0,

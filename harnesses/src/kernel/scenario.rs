@@ -2,11 +2,11 @@
 //! (plus a kworker when work can be queued), then time passes until nothing is pending, then
 //! user space closes everything, and the end-state invariants are checked.
 
-use super::locked;
 use super::{
     Action, Call, CbId, Cpu, Ctx, Design, Event, Invariant, Kernel, Map, MapId, Prog, ProgId, Slot,
     SlotId, Work,
 };
+use super::{locked, lockfree};
 use crate::sync::{self, Monitor, Wait};
 use std::sync::Arc;
 
@@ -117,20 +117,26 @@ impl Scenario {
                     k.history.extend(events);
                     k.cpus[cpu].finished = true;
                 });
+                // The kworker, idle, waits for this.
+                m.kick();
             }));
         }
         if self.kworker {
             let (m, cpu, n) = (Arc::clone(&m), self.kworker_cpu(), self.cpus.len());
             threads.push(sync::spawn(move || {
                 let ctx = Ctx { m: &m, cpu };
-                while let Some(w) = m.wait_until(|k| match k.works.pop_front() {
+                let mut events = Vec::new();
+                while let Some(w) = m.wait_for_kick(|k| match k.works.pop_front() {
                     Some(w) => Wait::Ready(Some(w)),
                     None if k.cpus[..n].iter().all(|c| c.finished) => Wait::Ready(None),
                     None => Wait::Blocked,
                 }) {
-                    run_work(&ctx, w);
+                    events.push(act(&ctx, &Action::Work(w)));
                 }
-                ctx.step(|k, cpu| k.cpus[cpu].finished = true);
+                ctx.step(|k, cpu| {
+                    k.history.extend(events);
+                    k.cpus[cpu].finished = true;
+                });
             }));
         }
         for t in threads {
@@ -166,7 +172,7 @@ impl Scenario {
 
 /// The design's answer to one helper call of `prog`.
 pub fn call(ctx: &Ctx, prog: ProgId, c: Call) -> i64 {
-    let Design::Locked(f) = ctx.step(|k, cpu| {
+    let design = ctx.step(|k, cpu| {
         let who = match k.cpus[cpu].hrtimer_running {
             Some(t) => format!("timer#{} callback", t.0),
             None => format!("prog{}", prog.0),
@@ -174,6 +180,10 @@ pub fn call(ctx: &Ctx, prog: ProgId, c: Call) -> i64 {
         k.note(cpu, format_args!("{who}: {c}"));
         k.design
     });
+    let f = match design {
+        Design::Locked(f) => f,
+        Design::LockFree(f) => return lockfree::call(ctx, f, prog, c),
+    };
     match c {
         Call::Init(s, m) => locked::init(ctx, f, s, m),
         Call::SetCallback(s) => locked::set_callback(ctx, f, prog, s),
@@ -181,16 +191,21 @@ pub fn call(ctx: &Ctx, prog: ProgId, c: Call) -> i64 {
         Call::Cancel(s) => locked::cancel(ctx, f, s),
         Call::Delete(s) => element_delete(ctx, s),
         Call::Update(s) => element_update(ctx, s),
+        Call::WqInit(..) | Call::WqSetCallback(_) | Call::WqStart(_) => {
+            unreachable!("the lock-based model has no bpf_wq: {c}")
+        }
     }
 }
 
 fn element_free(ctx: &Ctx, s: SlotId) {
-    let Design::Locked(f) = ctx.step(|k, _| k.design);
-    locked::element_free(ctx, f, s);
+    match ctx.step(|k, _| k.design) {
+        Design::Locked(f) => locked::element_free(ctx, f, s),
+        Design::LockFree(f) => lockfree::cancel_and_free(ctx, f, s),
+    }
 }
 
 /// `map_delete_elem`: -ENOENT for a gone element, else the element and its timer go.
-fn element_delete(ctx: &Ctx, s: SlotId) -> i64 {
+pub(super) fn element_delete(ctx: &Ctx, s: SlotId) -> i64 {
     let gone = ctx.step(|k, _| std::mem::replace(&mut k.slots[s.0].gone, true));
     if gone {
         return -2;
@@ -202,10 +217,16 @@ fn element_delete(ctx: &Ctx, s: SlotId) -> i64 {
 /// `map_update_elem` over an existing element: the old value's timer goes, the element
 /// stays (with a fresh, zeroed timer field). A preallocated hash frees the old element's
 /// fields under the bucket's raw spin lock.
-fn element_update(ctx: &Ctx, s: SlotId) -> i64 {
+pub(super) fn element_update(ctx: &Ctx, s: SlotId) -> i64 {
     ctx.step(|k, _| k.cpus[ctx.cpu].raw_locks += 1);
     element_free(ctx, s);
-    ctx.step(|k, _| k.cpus[ctx.cpu].raw_locks -= 1);
+    // The unlock enables IRQs: the lock-free design's irq_works queued meanwhile run.
+    if let Design::LockFree(f) = ctx.step(|k, _| {
+        k.cpus[ctx.cpu].raw_locks -= 1;
+        k.design
+    }) {
+        lockfree::irqs_enabled(ctx, f);
+    }
     0
 }
 
@@ -240,10 +261,13 @@ fn slots_of(ctx: &Ctx, m: MapId) -> Vec<SlotId> {
 }
 
 fn run_work(ctx: &Ctx, w: Work) {
-    let Design::Locked(f) = ctx.step(|k, _| k.design);
-    match w {
-        Work::TimerDelete(t) => locked::delete_work(ctx, f, t),
-        Work::MapFree(m) => {
+    match (w, ctx.step(|k, _| k.design)) {
+        (Work::TimerDelete(t), Design::Locked(f)) => locked::delete_work(ctx, f, t),
+        (Work::Wq(t), Design::LockFree(_)) => {
+            lockfree::wq_work(ctx, t);
+        }
+        (Work::TimerDelete(_) | Work::Wq(_), d) => unreachable!("{d:?} does not queue {w:?}"),
+        (Work::MapFree(m), _) => {
             for s in slots_of(ctx, m) {
                 ctx.step(|k, _| k.slots[s.0].gone = true);
                 element_free(ctx, s);
@@ -257,12 +281,14 @@ fn run_work(ctx: &Ctx, w: Work) {
 }
 
 fn fire(ctx: &Ctx, t: CbId) -> Option<Vec<i64>> {
-    let Design::Locked(f) = ctx.step(|k, _| k.design);
-    locked::timer_cb(ctx, f, t)
+    match ctx.step(|k, _| k.design) {
+        Design::Locked(f) => locked::timer_cb(ctx, f, t),
+        Design::LockFree(_) => lockfree::timer_cb(ctx, t),
+    }
 }
 
 /// Run one action on this CPU.
-fn act(ctx: &Ctx, a: &Action) -> Event {
+pub(super) fn act(ctx: &Ctx, a: &Action) -> Event {
     let invoked = ctx.step(|k, cpu| {
         k.note(cpu, a);
         k.clock
@@ -273,6 +299,27 @@ fn act(ctx: &Ctx, a: &Action) -> Event {
             let rets = calls.iter().map(|&c| call(ctx, *p, c)).collect();
             ctx.step(|k, cpu| k.rcu_read_unlock(cpu));
             (rets, None)
+        }
+        Action::RunSleepable(p, calls) => {
+            ctx.step(|k, cpu| k.rcu_read_lock_trace(cpu));
+            let rets = calls.iter().map(|&c| call(ctx, *p, c)).collect();
+            ctx.step(|k, cpu| k.rcu_read_unlock_trace(cpu));
+            (rets, None)
+        }
+        Action::WqWork(t) => match ctx.step(|k, _| k.design) {
+            Design::LockFree(_) => match lockfree::wq_work(ctx, *t) {
+                Some(rets) => (rets, Some(true)),
+                None => (Vec::new(), Some(false)),
+            },
+            d => unreachable!("{d:?} has no bpf_wq"),
+        },
+        Action::AttachTracepoint(p, calls) => {
+            ctx.step(|k, _| k.hrtimer_tp = Some((*p, calls.clone())));
+            (Vec::new(), None)
+        }
+        Action::Work(w) => {
+            run_work(ctx, *w);
+            (Vec::new(), None)
         }
         Action::Fire(t) => match fire(ctx, *t) {
             Some(rets) => (rets, Some(true)),
@@ -306,6 +353,10 @@ fn settle(ctx: &Ctx) {
         while let Some(w) = ctx.step(|k, _| k.works.pop_front()) {
             run_work(ctx, w);
         }
+        while ctx.step(|k, cpu| {
+            k.end_grace_periods(cpu);
+            k.tasks_trace_pending()
+        }) {}
         let queued: Vec<CbId> = ctx.step(|k, _| {
             (0..k.cbs.len())
                 .filter(|&i| !k.cbs[i].freed && k.cbs[i].hr.queued)
