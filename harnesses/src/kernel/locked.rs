@@ -115,6 +115,14 @@ impl Fixes {
     pub const fn buggy(f: Fix) -> Fixes {
         Fixes::fixed(f).without(f)
     }
+
+    /// The design on `v`'s side of `f`.
+    pub const fn side(f: Fix, v: super::Variant) -> Fixes {
+        match v {
+            super::Variant::Buggy => Fixes::buggy(f),
+            super::Variant::Fixed => Fixes::fixed(f),
+        }
+    }
 }
 
 fn locked(ctx: &Ctx, f: Fixes, slot: SlotId) {

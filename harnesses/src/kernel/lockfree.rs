@@ -75,6 +75,14 @@ impl Fixes {
     pub const fn buggy(f: Fix) -> Fixes {
         Fixes(Fixes::fixed(f).0 & !f.bit())
     }
+
+    /// The design on `v`'s side of `f`.
+    pub const fn side(f: Fix, v: super::Variant) -> Fixes {
+        match v {
+            super::Variant::Buggy => Fixes::buggy(f),
+            super::Variant::Fixed => Fixes::fixed(f),
+        }
+    }
 }
 
 /// A `struct bpf_async_cmd` on a cb's llist.

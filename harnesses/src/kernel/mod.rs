@@ -253,6 +253,15 @@ pub struct CpuState {
     pub async_cb_running: Option<CbId>,
 }
 
+/// Which side of a fix a design is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// The design before the fix.
+    Buggy,
+    /// The same design with the fix.
+    Fixed,
+}
+
 /// Which implementation runs, and how its kernel is configured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Design {

@@ -24,6 +24,22 @@ pub struct SlotDecl {
     pub static_map: MapId,
 }
 
+impl SlotDecl {
+    /// An element of `map`, verified against `map` itself.
+    pub const fn of(map: MapId) -> SlotDecl {
+        SlotDecl {
+            map,
+            static_map: map,
+        }
+    }
+}
+
+impl MapDecl {
+    pub const fn new(name: &'static str, usercnt: u32) -> MapDecl {
+        MapDecl { name, usercnt }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ProgDecl {
     pub name: &'static str,

@@ -57,21 +57,12 @@ fn scenario(v: Variant) -> Scenario {
 
 /// The callback frees its own element with `free` (a delete or an update of it).
 fn scenario_with(v: Variant, free: Call) -> Scenario {
-    let fixes = match v {
-        Variant::Buggy => Fixes::buggy(Fix::SkipCancelInOwnCb),
-        Variant::Fixed => Fixes::fixed(Fix::SkipCancelInOwnCb),
-    };
+    let fixes = Fixes::side(Fix::SkipCancelInOwnCb, v);
     Scenario {
         design: Design::Locked(fixes),
         preempt_rt: false,
-        maps: vec![MapDecl {
-            name: "lru",
-            usercnt: 1,
-        }],
-        slots: vec![SlotDecl {
-            map: MAP,
-            static_map: MAP,
-        }],
+        maps: vec![MapDecl::new("lru", 1)],
+        slots: vec![SlotDecl::of(MAP)],
         progs: vec![ProgDecl {
             name: "cb_frees_own_element",
             user_refs: 1,

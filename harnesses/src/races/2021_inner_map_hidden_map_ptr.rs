@@ -65,18 +65,9 @@ fn scenario(v: Variant) -> Scenario {
         design: Design::Locked(fixes),
         preempt_rt: false,
         maps: vec![
-            MapDecl {
-                name: "outer (array of maps)",
-                usercnt: 0,
-            },
-            MapDecl {
-                name: "inner",
-                usercnt: 1,
-            },
-            MapDecl {
-                name: "outer's inner-map template",
-                usercnt: 0,
-            },
+            MapDecl::new("outer (array of maps)", 0),
+            MapDecl::new("inner", 1),
+            MapDecl::new("outer's inner-map template", 0),
         ],
         slots: vec![SlotDecl {
             map: INNER,

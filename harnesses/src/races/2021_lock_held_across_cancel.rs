@@ -47,21 +47,12 @@ fn scenario(v: Variant) -> Scenario {
 
 /// CPU1 cancels the timer with `canceller` while its callback may run on CPU0.
 fn scenario_with(v: Variant, canceller: Action) -> Scenario {
-    let fixes = match v {
-        Variant::Buggy => Fixes::buggy(Fix::UnlockBeforeCancel),
-        Variant::Fixed => Fixes::fixed(Fix::UnlockBeforeCancel),
-    };
+    let fixes = Fixes::side(Fix::UnlockBeforeCancel, v);
     Scenario {
         design: Design::Locked(fixes),
         preempt_rt: false,
-        maps: vec![MapDecl {
-            name: "hash (prealloc)",
-            usercnt: 1,
-        }],
-        slots: vec![SlotDecl {
-            map: MAP,
-            static_map: MAP,
-        }],
+        maps: vec![MapDecl::new("hash (prealloc)", 1)],
+        slots: vec![SlotDecl::of(MAP)],
         progs: vec![ProgDecl {
             name: "cb_rearms_t0",
             user_refs: 1,

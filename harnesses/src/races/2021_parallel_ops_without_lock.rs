@@ -50,21 +50,12 @@ pub static RACE: Race = Race {
 };
 
 fn scenario(v: Variant) -> Scenario {
-    let fixes = match v {
-        Variant::Buggy => Fixes::buggy(Fix::SpinLock),
-        Variant::Fixed => Fixes::fixed(Fix::SpinLock),
-    };
+    let fixes = Fixes::side(Fix::SpinLock, v);
     Scenario {
         design: Design::Locked(fixes.without(Fix::KfreeRcu)),
         preempt_rt: false,
-        maps: vec![MapDecl {
-            name: "hash",
-            usercnt: 1,
-        }],
-        slots: vec![SlotDecl {
-            map: MAP,
-            static_map: MAP,
-        }],
+        maps: vec![MapDecl::new("hash", 1)],
+        slots: vec![SlotDecl::of(MAP)],
         progs: vec![ProgDecl {
             name: "starts_t0",
             user_refs: 1,

@@ -46,21 +46,12 @@ pub static RACE: Race = Race {
 
 fn scenario(v: Variant) -> Scenario {
     // Buggy: no usercnt check at all (v3); RecheckUsercnt only moves the check.
-    let fixes = match v {
-        Variant::Buggy => Fixes::buggy(Fix::EpermWithoutUref),
-        Variant::Fixed => Fixes::fixed(Fix::EpermWithoutUref),
-    };
+    let fixes = Fixes::side(Fix::EpermWithoutUref, v);
     Scenario {
         design: Design::Locked(fixes),
         preempt_rt: false,
-        maps: vec![MapDecl {
-            name: "timers",
-            usercnt: 1,
-        }],
-        slots: vec![SlotDecl {
-            map: MAP,
-            static_map: MAP,
-        }],
+        maps: vec![MapDecl::new("timers", 1)],
+        slots: vec![SlotDecl::of(MAP)],
         progs: vec![ProgDecl {
             name: "pinned_xdp",
             user_refs: 1,

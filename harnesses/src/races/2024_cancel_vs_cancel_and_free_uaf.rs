@@ -43,21 +43,12 @@ pub static RACE: Race = Race {
 };
 
 fn scenario(v: Variant) -> Scenario {
-    let fixes = match v {
-        Variant::Buggy => Fixes::buggy(Fix::KfreeRcu),
-        Variant::Fixed => Fixes::fixed(Fix::KfreeRcu),
-    };
+    let fixes = Fixes::side(Fix::KfreeRcu, v);
     Scenario {
         design: Design::Locked(fixes),
         preempt_rt: false,
-        maps: vec![MapDecl {
-            name: "timers",
-            usercnt: 1,
-        }],
-        slots: vec![SlotDecl {
-            map: MAP,
-            static_map: MAP,
-        }],
+        maps: vec![MapDecl::new("timers", 1)],
+        slots: vec![SlotDecl::of(MAP)],
         progs: vec![ProgDecl {
             name: "arms_and_cancels_t0",
             user_refs: 1,

@@ -40,10 +40,7 @@ pub static RACE: Race = Race {
 };
 
 fn scenario(v: Variant) -> Scenario {
-    let fixes = match v {
-        Variant::Buggy => Fixes::buggy(Fix::DeferFreeInCb),
-        Variant::Fixed => Fixes::fixed(Fix::DeferFreeInCb),
-    };
+    let fixes = Fixes::side(Fix::DeferFreeInCb, v);
     let prog = |name, other| ProgDecl {
         name,
         user_refs: 1,
@@ -59,20 +56,8 @@ fn scenario(v: Variant) -> Scenario {
     Scenario {
         design: Design::Locked(fixes),
         preempt_rt: false,
-        maps: vec![MapDecl {
-            name: "timers",
-            usercnt: 1,
-        }],
-        slots: vec![
-            SlotDecl {
-                map: MAP,
-                static_map: MAP,
-            },
-            SlotDecl {
-                map: MAP,
-                static_map: MAP,
-            },
-        ],
+        maps: vec![MapDecl::new("timers", 1)],
+        slots: vec![SlotDecl::of(MAP), SlotDecl::of(MAP)],
         progs: vec![prog("cb_deletes_t1", T1), prog("cb_deletes_t0", T0)],
         setup: vec![arm(ProgId(0), T0), arm(ProgId(1), T1)],
         cpus: vec![vec![Action::Fire(CbId(0))], vec![Action::Fire(CbId(1))]],

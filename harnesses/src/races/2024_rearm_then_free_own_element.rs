@@ -42,21 +42,12 @@ pub static RACE: Race = Race {
 };
 
 fn scenario(v: Variant) -> Scenario {
-    let fixes = match v {
-        Variant::Buggy => Fixes::buggy(Fix::DeferFreeInCb),
-        Variant::Fixed => Fixes::fixed(Fix::DeferFreeInCb),
-    };
+    let fixes = Fixes::side(Fix::DeferFreeInCb, v);
     Scenario {
         design: Design::Locked(fixes),
         preempt_rt: false,
-        maps: vec![MapDecl {
-            name: "timers",
-            usercnt: 1,
-        }],
-        slots: vec![SlotDecl {
-            map: MAP,
-            static_map: MAP,
-        }],
+        maps: vec![MapDecl::new("timers", 1)],
+        slots: vec![SlotDecl::of(MAP)],
         progs: vec![ProgDecl {
             name: "cb_rearms_then_deletes_t0",
             user_refs: 1,

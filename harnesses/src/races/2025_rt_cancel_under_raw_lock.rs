@@ -42,21 +42,12 @@ pub static RACE: Race = Race {
 };
 
 fn scenario(v: Variant) -> Scenario {
-    let fixes = match v {
-        Variant::Buggy => Fixes::buggy(Fix::RtTryToCancel),
-        Variant::Fixed => Fixes::fixed(Fix::RtTryToCancel),
-    };
+    let fixes = Fixes::side(Fix::RtTryToCancel, v);
     Scenario {
         design: Design::Locked(fixes),
         preempt_rt: true,
-        maps: vec![MapDecl {
-            name: "prealloc_htab",
-            usercnt: 1,
-        }],
-        slots: vec![SlotDecl {
-            map: MAP,
-            static_map: MAP,
-        }],
+        maps: vec![MapDecl::new("prealloc_htab", 1)],
+        slots: vec![SlotDecl::of(MAP)],
         progs: vec![ProgDecl {
             name: "arms_t0",
             user_refs: 1,

@@ -42,10 +42,7 @@ pub static RACE: Race = Race {
 };
 
 fn scenario(v: Variant) -> Scenario {
-    tracepoint_scenario(match v {
-        Variant::Buggy => Fixes::buggy(Fix::IrqsOff),
-        Variant::Fixed => Fixes::fixed(Fix::IrqsOff),
-    })
+    tracepoint_scenario(Fixes::side(Fix::IrqsOff, v))
 }
 
 crate::race_tests!(RACE, finds_irqs_off_deadlock, irqs_off_deadlock_fixed_holds);

@@ -48,10 +48,7 @@ pub static RACE: Race = Race {
 };
 
 fn scenario(v: Variant) -> Scenario {
-    let fixes = match v {
-        Variant::Buggy => Fixes::buggy(Fix::StartRef),
-        Variant::Fixed => Fixes::fixed(Fix::StartRef),
-    };
+    let fixes = Fixes::side(Fix::StartRef, v);
     // The selftest's two SEC("syscall") programs: sleepable, in tasks-trace sections.
     let prog = |name| ProgDecl {
         name,
@@ -62,14 +59,8 @@ fn scenario(v: Variant) -> Scenario {
     Scenario {
         design: Design::LockFree(fixes),
         preempt_rt: false,
-        maps: vec![MapDecl {
-            name: "timer_map",
-            usercnt: 1,
-        }],
-        slots: vec![SlotDecl {
-            map: MAP,
-            static_map: MAP,
-        }],
+        maps: vec![MapDecl::new("timer_map", 1)],
+        slots: vec![SlotDecl::of(MAP)],
         progs: vec![prog("start_timer"), prog("delete_elem")],
         setup: vec![Action::RunSleepable(
             ProgId(0),

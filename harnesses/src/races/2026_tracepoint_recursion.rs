@@ -48,10 +48,7 @@ pub static RACE: Race = Race {
 };
 
 fn scenario(v: Variant) -> Scenario {
-    tracepoint_scenario(match v {
-        Variant::Buggy => Fixes::buggy(Fix::RecursionCheck),
-        Variant::Fixed => Fixes::fixed(Fix::RecursionCheck),
-    })
+    tracepoint_scenario(Fixes::side(Fix::RecursionCheck, v))
 }
 
 /// CPU0 starts a timer that a program on the `hrtimer_start` tracepoint starts again;
@@ -66,14 +63,8 @@ pub(super) fn tracepoint_scenario(fixes: Fixes) -> Scenario {
     Scenario {
         design: Design::LockFree(fixes),
         preempt_rt: false,
-        maps: vec![MapDecl {
-            name: "timer_map",
-            usercnt: 1,
-        }],
-        slots: vec![SlotDecl {
-            map: MAP,
-            static_map: MAP,
-        }],
+        maps: vec![MapDecl::new("timer_map", 1)],
+        slots: vec![SlotDecl::of(MAP)],
         progs: vec![prog("arms_timer"), prog("tp_hrtimer_start")],
         setup: vec![
             Action::Run(ProgId(0), vec![Call::Init(T, MAP), Call::SetCallback(T)]),

@@ -49,21 +49,12 @@ pub static RACE: Race = Race {
 };
 
 fn scenario(v: Variant) -> Scenario {
-    let fixes = match v {
-        Variant::Buggy => Fixes::buggy(Fix::WorkBusy),
-        Variant::Fixed => Fixes::fixed(Fix::WorkBusy),
-    };
+    let fixes = Fixes::side(Fix::WorkBusy, v);
     Scenario {
         design: Design::LockFree(fixes),
         preempt_rt: false,
-        maps: vec![MapDecl {
-            name: "wq_map",
-            usercnt: 1,
-        }],
-        slots: vec![SlotDecl {
-            map: MAP,
-            static_map: MAP,
-        }],
+        maps: vec![MapDecl::new("wq_map", 1)],
+        slots: vec![SlotDecl::of(MAP)],
         progs: vec![ProgDecl {
             name: "wq_prog",
             user_refs: 1,

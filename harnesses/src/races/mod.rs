@@ -45,14 +45,7 @@ pub mod uref_leak_pinned_prog;
 #[path = "2026_wq_free_retry_loop.rs"]
 pub mod wq_free_retry_loop;
 
-/// Which design a scenario runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Variant {
-    /// The design before the fix.
-    Buggy,
-    /// The same design with the fix.
-    Fixed,
-}
+pub use crate::kernel::Variant;
 
 /// One race of the history.
 pub struct Race {
