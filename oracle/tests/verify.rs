@@ -518,6 +518,14 @@ fn loads_leak_no_fd() {
     drop(serial);
 }
 
+/// `bpf_kptr_xchg(r0 + off, NULL)` on the looked-up element.
+fn xchg_null(b: &mut Builder, off: impl Into<i64>) -> &mut Builder {
+    b.mov_reg(R1, R0)
+        .add(R1, off.into() as i32)
+        .mov(R2, 0)
+        .helper(Helper::KptrXchg)
+}
+
 /// More of the table, each entry against this kernel: `(what, case, reason, verdict line
 /// fragment)`. Every case is loaded and every mismatch reported before the test fails.
 #[test]
@@ -756,23 +764,13 @@ fn the_table_names_what_this_kernel_prints() {
         ),
         (
             "kptr_xchg into an untrusted kptr",
-            checked(vec![untrusted_map()], |b| {
-                b.mov_reg(R1, R0)
-                    .add(R1, UNTRUSTED)
-                    .mov(R2, 0)
-                    .helper(Helper::KptrXchg)
-            }),
+            checked(vec![untrusted_map()], |b| xchg_null(b, UNTRUSTED)),
             RejectReason::KptrNotReferenced,
             "kptr isn't referenced kptr",
         ),
         (
             "kptr_xchg where no kptr is",
-            checked(vec![untrusted_map()], |b| {
-                b.mov_reg(R1, R0)
-                    .add(R1, KPTR as i32)
-                    .mov(R2, 0)
-                    .helper(Helper::KptrXchg)
-            }),
+            checked(vec![untrusted_map()], |b| xchg_null(b, KPTR)),
             RejectReason::FieldOffsetMismatch(Field::Kptr),
             "off=48 doesn't point to kptr",
         ),
@@ -783,24 +781,14 @@ fn the_table_names_what_this_kernel_prints() {
                     btf: false,
                     ..kptr_map()
                 }],
-                |b| {
-                    b.mov_reg(R1, R0)
-                        .add(R1, KPTR as i32)
-                        .mov(R2, 0)
-                        .helper(Helper::KptrXchg)
-                },
+                |b| xchg_null(b, KPTR),
             ),
             RejectReason::MapNeedsBtf(Field::Kptr),
             "has to have BTF in order to use bpf_kptr_xchg",
         ),
         (
             "kptr_xchg on a map without kptrs",
-            checked(vec![timer_map()], |b| {
-                b.mov_reg(R1, R0)
-                    .add(R1, KPTR as i32)
-                    .mov(R2, 0)
-                    .helper(Helper::KptrXchg)
-            }),
+            checked(vec![timer_map()], |b| xchg_null(b, KPTR)),
             RejectReason::NoValidField(Field::Kptr),
             "has no valid kptr",
         ),

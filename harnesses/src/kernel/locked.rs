@@ -417,7 +417,7 @@ pub fn cancel_and_free(ctx: &Ctx, f: Fixes, slot: SlotId) {
             );
             k.works.push_back(Work::TimerDelete(t));
         });
-    } else if ctx.step(|k, _| k.preempt_rt) && f.has(Fix::RtTryToCancel) {
+    } else if ctx.preempt_rt && f.has(Fix::RtTryToCancel) {
         ctx.step(|k, cpu| {
             if k.hrtimer_try_to_cancel(t) >= 0 {
                 free(k, cpu, f, t);

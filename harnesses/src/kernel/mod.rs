@@ -295,6 +295,17 @@ pub enum Call {
     WqStart(SlotId),
 }
 
+impl Call {
+    /// The calls that arm a timer: init on `map`, set the running program's callback, start.
+    pub fn arm(slot: SlotId, map: MapId) -> Vec<Call> {
+        vec![
+            Call::Init(slot, map),
+            Call::SetCallback(slot),
+            Call::Start(slot),
+        ]
+    }
+}
+
 impl fmt::Display for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -666,6 +677,10 @@ pub fn cpu_name(cpu: Cpu) -> String {
 pub struct Ctx<'a> {
     pub m: &'a Monitor<Kernel>,
     pub cpu: Cpu,
+    /// The scenario's implementation (constant: read without a kernel step).
+    pub design: Design,
+    /// `CONFIG_PREEMPT_RT=y` (constant).
+    pub preempt_rt: bool,
 }
 
 /// What a waiting step found.

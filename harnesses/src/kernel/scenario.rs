@@ -50,6 +50,18 @@ pub struct ProgDecl {
     pub callback: Vec<Call>,
 }
 
+impl ProgDecl {
+    /// A program user space holds by one fd, using `map`, with this timer callback.
+    pub fn new(name: &'static str, map: MapId, callback: Vec<Call>) -> ProgDecl {
+        ProgDecl {
+            name,
+            user_refs: 1,
+            used_maps: vec![map],
+            callback,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Scenario {
     pub design: Design,
@@ -113,8 +125,9 @@ impl Scenario {
             });
         }
         let m = Arc::new(Monitor::new(k));
+        let config = (self.design, self.preempt_rt);
         {
-            let ctx = Ctx { m: &m, cpu: 0 };
+            let ctx = on(&m, 0, config);
             for a in &self.setup {
                 act(&ctx, a);
             }
@@ -127,7 +140,7 @@ impl Scenario {
         for (cpu, actions) in self.cpus.iter().enumerate() {
             let (m, actions) = (Arc::clone(&m), actions.clone());
             threads.push(sync::spawn(move || {
-                let ctx = Ctx { m: &m, cpu };
+                let ctx = on(&m, cpu, config);
                 let events: Vec<Event> = actions.iter().map(|a| act(&ctx, a)).collect();
                 ctx.step(|k, cpu| {
                     k.history.extend(events);
@@ -140,7 +153,7 @@ impl Scenario {
         if self.kworker {
             let (m, cpu, n) = (Arc::clone(&m), self.kworker_cpu(), self.cpus.len());
             threads.push(sync::spawn(move || {
-                let ctx = Ctx { m: &m, cpu };
+                let ctx = on(&m, cpu, config);
                 let mut events = Vec::new();
                 while let Some(w) = m.wait_for_kick(|k| match k.works.pop_front() {
                     Some(w) => Wait::Ready(Some(w)),
@@ -158,10 +171,7 @@ impl Scenario {
         for t in threads {
             t.join();
         }
-        let ctx = Ctx {
-            m: &m,
-            cpu: self.end_cpu(),
-        };
+        let ctx = on(&m, self.end_cpu(), config);
         ctx.step(|k, _| k.trace.push("then time passes:".into()));
         settle(&ctx);
         check_uref_rule(&ctx);
@@ -186,17 +196,26 @@ impl Scenario {
     }
 }
 
+/// CPU `cpu`'s handle on the kernel of a scenario configured as `(design, preempt_rt)`.
+fn on(m: &Monitor<Kernel>, cpu: Cpu, (design, preempt_rt): (Design, bool)) -> Ctx<'_> {
+    Ctx {
+        m,
+        cpu,
+        design,
+        preempt_rt,
+    }
+}
+
 /// The design's answer to one helper call of `prog`.
 pub fn call(ctx: &Ctx, prog: ProgId, c: Call) -> i64 {
-    let design = ctx.step(|k, cpu| {
+    ctx.step(|k, cpu| {
         let who = match k.cpus[cpu].hrtimer_running {
             Some(t) => format!("timer#{} callback", t.0),
             None => format!("prog{}", prog.0),
         };
         k.note(cpu, format_args!("{who}: {c}"));
-        k.design
     });
-    let f = match design {
+    let f = match ctx.design {
         Design::Locked(f) => f,
         Design::LockFree(f) => return lockfree::call(ctx, f, prog, c),
     };
@@ -214,7 +233,7 @@ pub fn call(ctx: &Ctx, prog: ProgId, c: Call) -> i64 {
 }
 
 fn element_free(ctx: &Ctx, s: SlotId) {
-    match ctx.step(|k, _| k.design) {
+    match ctx.design {
         Design::Locked(f) => locked::element_free(ctx, f, s),
         Design::LockFree(f) => lockfree::cancel_and_free(ctx, f, s),
     }
@@ -237,10 +256,8 @@ pub(super) fn element_update(ctx: &Ctx, s: SlotId) -> i64 {
     ctx.step(|k, _| k.cpus[ctx.cpu].raw_locks += 1);
     element_free(ctx, s);
     // The unlock enables IRQs: the lock-free design's irq_works queued meanwhile run.
-    if let Design::LockFree(f) = ctx.step(|k, _| {
-        k.cpus[ctx.cpu].raw_locks -= 1;
-        k.design
-    }) {
+    ctx.step(|k, _| k.cpus[ctx.cpu].raw_locks -= 1);
+    if let Design::LockFree(f) = ctx.design {
         lockfree::irqs_enabled(ctx, f);
     }
     0
@@ -277,7 +294,7 @@ fn slots_of(ctx: &Ctx, m: MapId) -> Vec<SlotId> {
 }
 
 fn run_work(ctx: &Ctx, w: Work) {
-    match (w, ctx.step(|k, _| k.design)) {
+    match (w, ctx.design) {
         (Work::TimerDelete(t), Design::Locked(f)) => locked::delete_work(ctx, f, t),
         (Work::Wq(t), Design::LockFree(_)) => {
             lockfree::wq_work(ctx, t);
@@ -297,7 +314,7 @@ fn run_work(ctx: &Ctx, w: Work) {
 }
 
 fn fire(ctx: &Ctx, t: CbId) -> Option<Vec<i64>> {
-    match ctx.step(|k, _| k.design) {
+    match ctx.design {
         Design::Locked(f) => locked::timer_cb(ctx, f, t),
         Design::LockFree(_) => lockfree::timer_cb(ctx, t),
     }
@@ -322,7 +339,7 @@ pub(super) fn act(ctx: &Ctx, a: &Action) -> Event {
             ctx.step(|k, cpu| k.rcu_read_unlock_trace(cpu));
             (rets, None)
         }
-        Action::WqWork(t) => match ctx.step(|k, _| k.design) {
+        Action::WqWork(t) => match ctx.design {
             Design::LockFree(_) => match lockfree::wq_work(ctx, *t) {
                 Some(rets) => (rets, Some(true)),
                 None => (Vec::new(), Some(false)),

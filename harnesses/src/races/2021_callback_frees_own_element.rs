@@ -63,16 +63,8 @@ fn scenario_with(v: Variant, free: Call) -> Scenario {
         preempt_rt: false,
         maps: vec![MapDecl::new("lru", 1)],
         slots: vec![SlotDecl::of(MAP)],
-        progs: vec![ProgDecl {
-            name: "cb_frees_own_element",
-            user_refs: 1,
-            used_maps: vec![MAP],
-            callback: vec![free],
-        }],
-        setup: vec![Action::Run(
-            P,
-            vec![Call::Init(T0, MAP), Call::SetCallback(T0), Call::Start(T0)],
-        )],
+        progs: vec![ProgDecl::new("cb_frees_own_element", MAP, vec![free])],
+        setup: vec![Action::Run(P, Call::arm(T0, MAP))],
         cpus: vec![
             vec![Action::Fire(CbId(0))],
             vec![Action::Run(P, vec![Call::Cancel(T0)])],

@@ -80,12 +80,7 @@ fn scenario(v: Variant) -> Scenario {
                 used_maps: vec![OUTER, TEMPLATE],
                 callback: vec![],
             },
-            ProgDecl {
-                name: "uses_inner",
-                user_refs: 1,
-                used_maps: vec![INNER],
-                callback: vec![],
-            },
+            ProgDecl::new("uses_inner", INNER, vec![]),
         ],
         // P looks the inner map up in the outer map and inits the timer; Q arms it.
         setup: vec![

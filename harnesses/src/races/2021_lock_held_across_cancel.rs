@@ -53,16 +53,8 @@ fn scenario_with(v: Variant, canceller: Action) -> Scenario {
         preempt_rt: false,
         maps: vec![MapDecl::new("hash (prealloc)", 1)],
         slots: vec![SlotDecl::of(MAP)],
-        progs: vec![ProgDecl {
-            name: "cb_rearms_t0",
-            user_refs: 1,
-            used_maps: vec![MAP],
-            callback: vec![Call::Start(T0)],
-        }],
-        setup: vec![Action::Run(
-            P,
-            vec![Call::Init(T0, MAP), Call::SetCallback(T0), Call::Start(T0)],
-        )],
+        progs: vec![ProgDecl::new("cb_rearms_t0", MAP, vec![Call::Start(T0)])],
+        setup: vec![Action::Run(P, Call::arm(T0, MAP))],
         cpus: vec![vec![Action::Fire(CbId(0))], vec![canceller]],
         kworker: false,
     }

@@ -56,12 +56,7 @@ fn scenario(v: Variant) -> Scenario {
         preempt_rt: false,
         maps: vec![MapDecl::new("hash", 1)],
         slots: vec![SlotDecl::of(MAP)],
-        progs: vec![ProgDecl {
-            name: "starts_t0",
-            user_refs: 1,
-            used_maps: vec![MAP],
-            callback: vec![],
-        }],
+        progs: vec![ProgDecl::new("starts_t0", MAP, vec![])],
         setup: vec![Action::Run(
             P,
             vec![Call::Init(T0, MAP), Call::SetCallback(T0)],

@@ -55,20 +55,9 @@ fn scenario(v: Variant) -> Scenario {
         preempt_rt: false,
         maps: vec![MapDecl::new("timers", 1)],
         slots: vec![SlotDecl::of(MAP)],
-        progs: vec![ProgDecl {
-            name: "arms_t0",
-            user_refs: 1,
-            used_maps: vec![MAP],
-            callback: vec![],
-        }],
+        progs: vec![ProgDecl::new("arms_t0", MAP, vec![])],
         // Prog A arms the timer, then user space detaches it: the timer's reference is A's last.
-        setup: vec![
-            Action::Run(
-                A,
-                vec![Call::Init(T0, MAP), Call::SetCallback(T0), Call::Start(T0)],
-            ),
-            Action::CloseProg(A),
-        ],
+        setup: vec![Action::Run(A, Call::arm(T0, MAP)), Action::CloseProg(A)],
         cpus: vec![
             vec![Action::Fire(CbId(0))],
             vec![Action::Run(A, vec![Call::Start(T0)])],

@@ -52,18 +52,10 @@ fn scenario(v: Variant) -> Scenario {
         preempt_rt: false,
         maps: vec![MapDecl::new("timers", 1)],
         slots: vec![SlotDecl::of(MAP)],
-        progs: vec![ProgDecl {
-            name: "pinned_xdp",
-            user_refs: 1,
-            used_maps: vec![MAP],
-            callback: vec![],
-        }],
+        progs: vec![ProgDecl::new("pinned_xdp", MAP, vec![])],
         setup: vec![],
         cpus: vec![
-            vec![Action::Run(
-                A,
-                vec![Call::Init(T0, MAP), Call::SetCallback(T0), Call::Start(T0)],
-            )],
+            vec![Action::Run(A, Call::arm(T0, MAP))],
             vec![Action::CloseMap(MAP)],
         ],
         kworker: false,

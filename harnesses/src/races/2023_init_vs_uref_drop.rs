@@ -51,12 +51,7 @@ fn scenario(v: Variant) -> Scenario {
         preempt_rt: false,
         maps: vec![MapDecl::new("timers", 1)],
         slots: vec![SlotDecl::of(MAP)],
-        progs: vec![ProgDecl {
-            name: "inits_t0",
-            user_refs: 1,
-            used_maps: vec![MAP],
-            callback: vec![],
-        }],
+        progs: vec![ProgDecl::new("inits_t0", MAP, vec![])],
         setup: vec![],
         cpus: vec![
             vec![Action::Run(ProgId(0), vec![Call::Init(T0, MAP)])],

@@ -49,16 +49,8 @@ fn scenario(v: Variant) -> Scenario {
         preempt_rt: false,
         maps: vec![MapDecl::new("timers", 1)],
         slots: vec![SlotDecl::of(MAP)],
-        progs: vec![ProgDecl {
-            name: "arms_and_cancels_t0",
-            user_refs: 1,
-            used_maps: vec![MAP],
-            callback: vec![],
-        }],
-        setup: vec![Action::Run(
-            PROG,
-            vec![Call::Init(T0, MAP), Call::SetCallback(T0), Call::Start(T0)],
-        )],
+        progs: vec![ProgDecl::new("arms_and_cancels_t0", MAP, vec![])],
+        setup: vec![Action::Run(PROG, Call::arm(T0, MAP))],
         cpus: vec![
             vec![Action::Run(PROG, vec![Call::Cancel(T0)])],
             vec![Action::UserDelete(T0)],

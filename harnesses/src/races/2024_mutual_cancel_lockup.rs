@@ -38,18 +38,8 @@ pub static RACE: Race = Race {
 
 fn scenario(v: Variant) -> Scenario {
     let fixes = Fixes::side(Fix::Cancelling, v);
-    let prog = |name, other| ProgDecl {
-        name,
-        user_refs: 1,
-        used_maps: vec![MAP],
-        callback: vec![Call::Cancel(other)],
-    };
-    let arm = |p, t| {
-        Action::Run(
-            p,
-            vec![Call::Init(t, MAP), Call::SetCallback(t), Call::Start(t)],
-        )
-    };
+    let prog = |name, other| ProgDecl::new(name, MAP, vec![Call::Cancel(other)]);
+    let arm = |p, t| Action::Run(p, Call::arm(t, MAP));
     Scenario {
         design: Design::Locked(fixes),
         preempt_rt: false,

@@ -41,18 +41,8 @@ pub static RACE: Race = Race {
 
 fn scenario(v: Variant) -> Scenario {
     let fixes = Fixes::side(Fix::DeferFreeInCb, v);
-    let prog = |name, other| ProgDecl {
-        name,
-        user_refs: 1,
-        used_maps: vec![MAP],
-        callback: vec![Call::Delete(other)],
-    };
-    let arm = |p, t| {
-        Action::Run(
-            p,
-            vec![Call::Init(t, MAP), Call::SetCallback(t), Call::Start(t)],
-        )
-    };
+    let prog = |name, other| ProgDecl::new(name, MAP, vec![Call::Delete(other)]);
+    let arm = |p, t| Action::Run(p, Call::arm(t, MAP));
     Scenario {
         design: Design::Locked(fixes),
         preempt_rt: false,

@@ -48,16 +48,12 @@ fn scenario(v: Variant) -> Scenario {
         preempt_rt: false,
         maps: vec![MapDecl::new("timers", 1)],
         slots: vec![SlotDecl::of(MAP)],
-        progs: vec![ProgDecl {
-            name: "cb_rearms_then_deletes_t0",
-            user_refs: 1,
-            used_maps: vec![MAP],
-            callback: vec![Call::Start(T0), Call::Delete(T0)],
-        }],
-        setup: vec![Action::Run(
-            ProgId(0),
-            vec![Call::Init(T0, MAP), Call::SetCallback(T0), Call::Start(T0)],
+        progs: vec![ProgDecl::new(
+            "cb_rearms_then_deletes_t0",
+            MAP,
+            vec![Call::Start(T0), Call::Delete(T0)],
         )],
+        setup: vec![Action::Run(ProgId(0), Call::arm(T0, MAP))],
         cpus: vec![vec![Action::Fire(CbId(0))]],
         kworker: true,
     }

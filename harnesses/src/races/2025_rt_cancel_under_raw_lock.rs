@@ -48,16 +48,8 @@ fn scenario(v: Variant) -> Scenario {
         preempt_rt: true,
         maps: vec![MapDecl::new("prealloc_htab", 1)],
         slots: vec![SlotDecl::of(MAP)],
-        progs: vec![ProgDecl {
-            name: "arms_t0",
-            user_refs: 1,
-            used_maps: vec![MAP],
-            callback: vec![],
-        }],
-        setup: vec![Action::Run(
-            ProgId(0),
-            vec![Call::Init(T0, MAP), Call::SetCallback(T0), Call::Start(T0)],
-        )],
+        progs: vec![ProgDecl::new("arms_t0", MAP, vec![])],
+        setup: vec![Action::Run(ProgId(0), Call::arm(T0, MAP))],
         cpus: vec![vec![Action::Fire(CbId(0))], vec![Action::UserUpdate(T0)]],
         kworker: true,
     }

@@ -50,12 +50,7 @@ pub static RACE: Race = Race {
 fn scenario(v: Variant) -> Scenario {
     let fixes = Fixes::side(Fix::StartRef, v);
     // The selftest's two SEC("syscall") programs: sleepable, in tasks-trace sections.
-    let prog = |name| ProgDecl {
-        name,
-        user_refs: 1,
-        used_maps: vec![MAP],
-        callback: vec![],
-    };
+    let prog = |name| ProgDecl::new(name, MAP, vec![]);
     Scenario {
         design: Design::LockFree(fixes),
         preempt_rt: false,

@@ -54,12 +54,7 @@ fn scenario(v: Variant) -> Scenario {
 /// CPU0 starts a timer that a program on the `hrtimer_start` tracepoint starts again;
 /// CPU1's softirq lets it expire.
 pub(super) fn tracepoint_scenario(fixes: Fixes) -> Scenario {
-    let prog = |name| ProgDecl {
-        name,
-        user_refs: 1,
-        used_maps: vec![MAP],
-        callback: vec![],
-    };
+    let prog = |name| ProgDecl::new(name, MAP, vec![]);
     Scenario {
         design: Design::LockFree(fixes),
         preempt_rt: false,

@@ -55,12 +55,7 @@ fn scenario(v: Variant) -> Scenario {
         preempt_rt: false,
         maps: vec![MapDecl::new("wq_map", 1)],
         slots: vec![SlotDecl::of(MAP)],
-        progs: vec![ProgDecl {
-            name: "wq_prog",
-            user_refs: 1,
-            used_maps: vec![MAP],
-            callback: vec![],
-        }],
+        progs: vec![ProgDecl::new("wq_prog", MAP, vec![])],
         setup: vec![Action::Run(
             ProgId(0),
             vec![Call::WqInit(W, MAP), Call::WqSetCallback(W)],
