@@ -59,20 +59,27 @@ pub const fn offset(f: Field) -> u32 {
 /// Byte offsets of every field a value holds, in offset order: the first of each kind at its
 /// canonical offset, extra ones after the canonical part.
 pub fn fields(v: &ValueLayout) -> Vec<(u32, Field)> {
-    let mut out = Vec::new();
-    let mut extra = CANONICAL.1;
-    for f in Field::ALL {
-        for n in 0..v.count(f) {
-            if n == 0 {
-                out.push((offset(f), f));
-            } else {
-                out.push((extra, f));
-                extra += size(f);
-            }
-        }
-    }
-    out.sort_by_key(|&(o, _)| o);
-    out
+    placed(v).collect()
+}
+
+/// The same as [`fields`], without a list: the canonical offsets grow in `Field::ALL` order
+/// and the extra fields follow them, so placing the first of each kind, then the extras, is
+/// offset order.
+pub fn placed(v: &ValueLayout) -> impl Iterator<Item = (u32, Field)> + use<> {
+    let v = *v;
+    let firsts = Field::ALL
+        .into_iter()
+        .filter(move |&f| v.count(f) > 0)
+        .map(|f| (offset(f), f));
+    let extras = Field::ALL
+        .into_iter()
+        .flat_map(move |f| std::iter::repeat_n(f, usize::from(v.count(f).saturating_sub(1))))
+        .scan(CANONICAL.1, |at, f| {
+            let off = *at;
+            *at += size(f);
+            Some((off, f))
+        });
+    firsts.chain(extras)
 }
 
 /// The value size of a map with these fields.

@@ -6,6 +6,7 @@
 
 use super::helpers::ProgMapOp;
 use super::{Ctx, Frame, Res};
+use crate::era::Kernel;
 use crate::errno::Errno;
 use crate::op::{
     ElemRef, Field, Key, MapIdx, MapKind, MapRef, MapSpec, ObjRef, ProgIdx, ProgSpec, UpdateFlags,
@@ -17,15 +18,132 @@ use crate::world::{Elem, ElemId, Handles, Life, MapObj, ProgObj, World};
 /// The result of an element operation: 0 or an errno.
 pub(crate) type ElemResult = Result<(), Errno>;
 
-impl World {
-    /// `BPF_MAP_CREATE` (syscall.c `map_create`, `map_check_btf`). A failed creation still
-    /// takes a table slot (with [`Life::Failed`]) so that indices follow declaration order.
-    pub(crate) fn map_create(&mut self, declared: &MapSpec) -> Res<Outcome> {
-        let spec = &MapSpec {
-            value: self.recognised_fields(declared.value),
-            ..*declared
+impl MapSpec {
+    /// What `BPF_MAP_CREATE` (syscall.c `map_create`, `map_check_btf`) of this spec does on
+    /// `kernel`, whatever else exists: the spec the map gets (its value holding the special
+    /// fields the kernel recognises), and whether the checks let it be created. `template`
+    /// resolves the inner-map template a map-in-map names: the kind of the map user space
+    /// reaches through that handle, if any. [`World::map_create`] and the verifier model
+    /// (which needs no world) both create maps by it.
+    pub(crate) fn create(
+        &self,
+        kernel: &Kernel,
+        template: impl FnOnce(MapIdx) -> Option<MapKind>,
+    ) -> (MapSpec, ElemResult) {
+        let spec = MapSpec {
+            value: recognised_fields(kernel, self.value),
+            ..*self
         };
-        let checked = self.check_map_spec(spec, declared.value.has_special_fields())?;
+        let checked = check_map_spec(&spec, self.value.has_special_fields(), template);
+        (spec, checked)
+    }
+}
+
+/// The special fields the kernel recognises in a value. A second field of a kind allowed
+/// once (timer, wq, task_work, spin lock) is refused by the BTF field parser (-E2BIG), and
+/// `map_check_btf` keeps the error as the map's record: the map is created, and with
+/// [`crate::Features::btf_record`] none of its special fields counts; before, only that kind
+/// is ignored. Found by the kernel oracle (the spec called it unsupported).
+fn recognised_fields(kernel: &Kernel, v: ValueLayout) -> ValueLayout {
+    let dup = |f: Field| v.count(f) > 1;
+    let unique = [Field::Timer, Field::Wq, Field::TaskWork, Field::SpinLock];
+    if kernel.features.btf_record {
+        if unique.into_iter().any(dup) {
+            return ValueLayout::default();
+        }
+        return v;
+    }
+    ValueLayout {
+        timer: if dup(Field::Timer) { 0 } else { v.timer },
+        wq: if dup(Field::Wq) { 0 } else { v.wq },
+        task_work: if dup(Field::TaskWork) { 0 } else { v.task_work },
+        spin_lock: if dup(Field::SpinLock) { 0 } else { v.spin_lock },
+        ..v
+    }
+}
+
+/// The `*_alloc_check`s, the map-in-map `bpf_map_meta_alloc` checks and `map_check_btf`, in
+/// that order. `sized` says the declared value holds special fields (so it is larger than a
+/// map fd), recognised or not; `template` is as in [`MapSpec::create`].
+fn check_map_spec(
+    spec: &MapSpec,
+    sized: bool,
+    template: impl FnOnce(MapIdx) -> Option<MapKind>,
+) -> ElemResult {
+    // `bpf_map_flags_access_ok`, in every `*_alloc_check` before the other flags: read-only
+    // and write-only to programs at once is -EINVAL (found by the kernel oracle: before an
+    // LRU map's -ENOTSUPP for no preallocation).
+    if spec.flags.rdonly_prog && spec.flags.wronly_prog {
+        return Err(Errno::EINVAL);
+    }
+    // `array_map_alloc_check`: arrays are always preallocated. `htab_map_alloc_check`: an LRU
+    // map cannot be (-ENOTSUPP, the kernel-internal 524).
+    if spec.flags.no_prealloc {
+        match spec.kind {
+            MapKind::Array | MapKind::PercpuArray | MapKind::ArrayOfMaps => {
+                return Err(Errno::EINVAL);
+            }
+            MapKind::LruHash => return Err(Errno::ENOTSUPP),
+            MapKind::Hash | MapKind::PercpuHash | MapKind::HashOfMaps => {}
+        }
+    }
+    // The size checks come after the flag checks (`htab_map_alloc_check`: an LRU map without
+    // preallocation is -ENOTSUPP even with max_entries 0; found by the oracle).
+    if spec.max_entries == 0 {
+        return Err(Errno::EINVAL);
+    }
+    // `fd_array_map_alloc_check` / `htab_of_map_alloc_check`: a map-in-map value is a 4-byte
+    // map fd, so a value with special fields has the wrong size (found by the kernel oracle;
+    // the spec said -EOPNOTSUPP, from the later BTF check).
+    if spec.kind.is_map_in_map() && sized {
+        return Err(Errno::EINVAL);
+    }
+    // `fd_array_map_alloc_check`: programs cannot be limited to reading or writing an array
+    // of maps; a hash of maps has no such check (found by the kernel oracle).
+    if spec.kind == MapKind::ArrayOfMaps && (spec.flags.rdonly_prog || spec.flags.wronly_prog) {
+        return Err(Errno::EINVAL);
+    }
+    if spec.value.has_special_fields() {
+        // Special fields can be neither read-only nor write-only to programs.
+        if spec.flags.rdonly_prog || spec.flags.wronly_prog {
+            return Err(Errno::EACCES);
+        }
+        // Each kind of field is allowed in a fixed set of map types.
+        let allowed = |f: Field| match f {
+            Field::Timer | Field::Wq | Field::TaskWork => {
+                matches!(spec.kind, MapKind::Hash | MapKind::LruHash | MapKind::Array)
+            }
+            Field::SpinLock => matches!(spec.kind, MapKind::Hash | MapKind::Array),
+            Field::Kptr | Field::KptrUntrusted => !spec.kind.is_map_in_map(),
+        };
+        if Field::ALL
+            .into_iter()
+            .any(|f| spec.value.count(f) > 0 && !allowed(f))
+        {
+            return Err(Errno::EOPNOTSUPP);
+        }
+    }
+    if spec.kind.is_map_in_map() {
+        // `bpf_map_meta_alloc`: the inner template must be an fd of a map that is not itself
+        // a map-in-map.
+        let Some(kind) = spec.inner.and_then(template) else {
+            return Err(Errno::EBADF);
+        };
+        if kind.is_map_in_map() {
+            return Err(Errno::EINVAL);
+        }
+    }
+    Ok(())
+}
+
+impl World {
+    /// `BPF_MAP_CREATE` ([`MapSpec::create`]). A failed creation still takes a table slot
+    /// (with [`Life::Failed`]) so that indices follow declaration order.
+    pub(crate) fn map_create(&mut self, declared: &MapSpec) -> Res<Outcome> {
+        let (spec, checked) = declared.create(&self.kernel, |i| {
+            let tmpl = self.map(self.map_idx(i)?);
+            (tmpl.life == Life::Live && tmpl.handles.reachable()).then_some(tmpl.spec.kind)
+        });
         let (life, out) = match checked {
             Ok(()) => (Life::Live, Outcome::Ok),
             Err(e) => (Life::Failed, Outcome::Err(e)),
@@ -33,7 +151,7 @@ impl World {
         let idx = MapIdx(u8::try_from(self.maps.len()).expect("INV-TABLE: at most 256 maps"));
         let live = life == Life::Live;
         self.maps.push(MapObj {
-            spec: *spec,
+            spec,
             life,
             handles: Handles {
                 fds: u32::from(live),
@@ -50,103 +168,6 @@ impl World {
             }
         }
         Ok(out)
-    }
-
-    /// The special fields the kernel recognises in a value. A second field of a kind allowed
-    /// once (timer, wq, task_work, spin lock) is refused by the BTF field parser (-E2BIG),
-    /// and `map_check_btf` keeps the error as the map's record: the map is created, and with
-    /// [`crate::Features::btf_record`] none of its special fields counts; before, only that
-    /// kind is ignored. Found by the kernel oracle (the spec called it unsupported).
-    fn recognised_fields(&self, v: ValueLayout) -> ValueLayout {
-        let dup = |f: Field| v.count(f) > 1;
-        let unique = [Field::Timer, Field::Wq, Field::TaskWork, Field::SpinLock];
-        if self.kernel.features.btf_record {
-            if unique.into_iter().any(dup) {
-                return ValueLayout::default();
-            }
-            return v;
-        }
-        ValueLayout {
-            timer: if dup(Field::Timer) { 0 } else { v.timer },
-            wq: if dup(Field::Wq) { 0 } else { v.wq },
-            task_work: if dup(Field::TaskWork) { 0 } else { v.task_work },
-            spin_lock: if dup(Field::SpinLock) { 0 } else { v.spin_lock },
-            ..v
-        }
-    }
-
-    /// The `*_alloc_check`s, the map-in-map `bpf_map_meta_alloc` checks and `map_check_btf`,
-    /// in that order. `sized` says the declared value holds special fields (so it is larger
-    /// than a map fd), recognised or not.
-    fn check_map_spec(&self, spec: &MapSpec, sized: bool) -> Res<ElemResult> {
-        // `bpf_map_flags_access_ok`, in every `*_alloc_check` before the other flags:
-        // read-only and write-only to programs at once is -EINVAL (found by the kernel oracle:
-        // before an LRU map's -ENOTSUPP for no preallocation).
-        if spec.flags.rdonly_prog && spec.flags.wronly_prog {
-            return Ok(Err(Errno::EINVAL));
-        }
-        // `array_map_alloc_check`: arrays are always preallocated. `htab_map_alloc_check`: an
-        // LRU map cannot be (-ENOTSUPP, the kernel-internal 524).
-        if spec.flags.no_prealloc {
-            match spec.kind {
-                MapKind::Array | MapKind::PercpuArray | MapKind::ArrayOfMaps => {
-                    return Ok(Err(Errno::EINVAL));
-                }
-                MapKind::LruHash => return Ok(Err(Errno::ENOTSUPP)),
-                MapKind::Hash | MapKind::PercpuHash | MapKind::HashOfMaps => {}
-            }
-        }
-        // The size checks come after the flag checks (`htab_map_alloc_check`: an LRU map
-        // without preallocation is -ENOTSUPP even with max_entries 0; found by the oracle).
-        if spec.max_entries == 0 {
-            return Ok(Err(Errno::EINVAL));
-        }
-        // `fd_array_map_alloc_check` / `htab_of_map_alloc_check`: a map-in-map value is a
-        // 4-byte map fd, so a value with special fields has the wrong size (found by the
-        // kernel oracle; the spec said -EOPNOTSUPP, from the later BTF check).
-        if spec.kind.is_map_in_map() && sized {
-            return Ok(Err(Errno::EINVAL));
-        }
-        // `fd_array_map_alloc_check`: programs cannot be limited to reading or writing an
-        // array of maps; a hash of maps has no such check (found by the kernel oracle).
-        if spec.kind == MapKind::ArrayOfMaps && (spec.flags.rdonly_prog || spec.flags.wronly_prog) {
-            return Ok(Err(Errno::EINVAL));
-        }
-        if spec.value.has_special_fields() {
-            // Special fields can be neither read-only nor write-only to programs.
-            if spec.flags.rdonly_prog || spec.flags.wronly_prog {
-                return Ok(Err(Errno::EACCES));
-            }
-            // Each kind of field is allowed in a fixed set of map types.
-            let allowed = |f: Field| match f {
-                Field::Timer | Field::Wq | Field::TaskWork => {
-                    matches!(spec.kind, MapKind::Hash | MapKind::LruHash | MapKind::Array)
-                }
-                Field::SpinLock => matches!(spec.kind, MapKind::Hash | MapKind::Array),
-                Field::Kptr | Field::KptrUntrusted => !spec.kind.is_map_in_map(),
-            };
-            if Field::ALL
-                .into_iter()
-                .any(|f| spec.value.count(f) > 0 && !allowed(f))
-            {
-                return Ok(Err(Errno::EOPNOTSUPP));
-            }
-        }
-        if spec.kind.is_map_in_map() {
-            // `bpf_map_meta_alloc`: the inner template must be an fd of a map that is not
-            // itself a map-in-map.
-            let Some(inner) = spec.inner.and_then(|i| self.map_idx(i)) else {
-                return Ok(Err(Errno::EBADF));
-            };
-            let tmpl = self.map(inner);
-            if tmpl.life != Life::Live || !tmpl.handles.reachable() {
-                return Ok(Err(Errno::EBADF));
-            }
-            if tmpl.spec.kind.is_map_in_map() {
-                return Ok(Err(Errno::EINVAL));
-            }
-        }
-        Ok(Ok(()))
     }
 
     /// A new element cell linked at `key` of map `m`.

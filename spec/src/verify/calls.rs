@@ -6,10 +6,10 @@
 use super::exec::{Checker, read};
 use super::state::{AsyncKind, MapId, Off, Range, STACK_SIZE, State, TaskPtr, Val};
 use super::{Res, Stop};
-use crate::Kernel;
 use crate::op::{Field, MapKind, ProgType};
 use crate::outcome::RejectReason;
-use crate::prog::{Callee, Helper, Insn, Kfunc, Program, Reg};
+use crate::prog::{Callee, Helper, Kfunc, Program, Reg};
+use crate::{Kernel, layout};
 
 /// One argument obligation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,18 +171,17 @@ pub const fn async_cb_sleepable(kind: AsyncKind) -> bool {
     !matches!(kind, AsyncKind::Timer)
 }
 
-/// `add_subprog_and_kfunc` / `add_kfunc_call`: a kfunc must exist in this era (else it has
-/// no BTF id and the loader fails first), and needs a GPL program ("cannot call kernel
-/// function from non-GPL compatible program").
-pub fn check_kfuncs_exist(kernel: &Kernel, prog: &Program) -> Res<()> {
-    for insn in prog.insns() {
-        if let Insn::Call(Callee::Kfunc(k)) = insn {
-            if !kfunc_exists(kernel, *k) {
-                return Err(RejectReason::UnknownFunc(k.kernel_name()).into());
-            }
-            if !prog.gpl {
-                return Err(RejectReason::GplOnly(k.kernel_name()).into());
-            }
+/// `add_subprog_and_kfunc` / `add_kfunc_call`: each kfunc `prog` calls (`kfuncs`, in
+/// instruction order) must exist in this era (else it has no BTF id and the loader fails
+/// first), and needs a GPL program ("cannot call kernel function from non-GPL compatible
+/// program").
+pub fn check_kfuncs_exist(kernel: &Kernel, prog: &Program, kfuncs: &[Kfunc]) -> Res<()> {
+    for &k in kfuncs {
+        if !kfunc_exists(kernel, k) {
+            return Err(RejectReason::UnknownFunc(k.kernel_name()).into());
+        }
+        if !prog.gpl {
+            return Err(RejectReason::GplOnly(k.kernel_name()).into());
         }
     }
     Ok(())
@@ -244,8 +243,11 @@ const fn helper_gpl_only(h: Helper) -> bool {
     )
 }
 
-/// `check_helper_call` / `check_kfunc_call` of `callee` on the path `st`.
-pub fn check_call(c: &mut Checker<'_>, st: &mut State, callee: Callee) -> Res<Effect> {
+/// `check_helper_call` / `check_kfunc_call` of `callee` on the path `st`. Inlined into the
+/// walk: its answer, returned through memory, is read back in wider parts than it was
+/// written in, which stalls.
+#[inline(always)]
+pub fn check_call(c: &mut Checker<'_>, st: &State, callee: Callee) -> Res<Effect> {
     let prog = &c.case.prog;
     let args = match callee {
         Callee::Helper(h) => {
@@ -353,16 +355,16 @@ fn post_args(c: &Checker<'_>, callee: Callee, meta: &Meta) -> Res<()> {
 /// Discharge one argument obligation.
 fn discharge(
     c: &mut Checker<'_>,
-    st: &mut State,
+    st: &State,
     arg: Arg,
     r: Reg,
-    v: Val,
+    v: &Val,
     meta: &mut Meta,
 ) -> Res<()> {
     match arg {
         Anything | Hidden => Ok(()),
         MapPtr | MapOfField => {
-            let (map, uid) = match v {
+            let (map, uid) = match *v {
                 Val::Map { map, uid, null: 0 } => (map, uid),
                 Val::Value { null: 0, .. } => return Err(RejectReason::InnerOfPlainMap.into()),
                 _ => return Err(RejectReason::ArgTypeMismatch.into()),
@@ -379,7 +381,7 @@ fn discharge(
                 Key => 4,
                 _ => i64::from(c.map_info(map).value_size),
             };
-            match v {
+            match *v {
                 Val::Stack { frame, off } => stack_range(c, st, frame, off, size),
                 // An async callback's key, for a lookup in its own map (4 bytes).
                 Val::Key { .. } if arg == Key => Ok(()),
@@ -395,7 +397,7 @@ fn discharge(
                 uid,
                 off,
                 null: 0,
-            } = v
+            } = *v
             else {
                 return Err(match arg {
                     HelperField(_) => RejectReason::ArgTypeMismatch,
@@ -426,20 +428,20 @@ fn discharge(
         // same. A map without any record would be read through a NULL record: the spec
         // refuses to go there, so the oracle never loads such a case.
         KfuncMap => {
-            let (map, uid) = match v {
+            let (map, uid) = match *v {
                 Val::Map { map, uid, null: 0 } => (map, uid),
                 // "arg#%d is map_value expected map_value or socket" (6.18, found by the
                 // verifier differential); other pointers "pointer in R%d isn't map pointer".
                 Val::Value { .. } => return Err(RejectReason::ArgTypeMismatch.into()),
                 _ => return Err(RejectReason::NotMapPointer.into()),
             };
-            let info = c.map_info(map);
-            if info.fields.is_empty() {
+            let recorded = &c.map_info(map).recorded;
+            if !recorded.has_special_fields() {
                 return Err(Stop::Unsupported(
                     "a kfunc map argument without a BTF record (the verifier reads it as NULL)",
                 ));
             }
-            let has = |f: Field| info.fields.iter().any(|&(_, g)| g == f);
+            let has = |f: Field| recorded.count(f) > 0;
             let checked = has(Field::Wq) || has(Field::TaskWork);
             if checked && meta.field_map != Some((map, uid)) {
                 let named = if has(Field::TaskWork) {
@@ -452,21 +454,21 @@ fn discharge(
             meta.map = Some((map, uid));
             Ok(())
         }
-        Func | KfuncCallback => match v {
+        Func | KfuncCallback => match *v {
             Val::Func { subprog } => {
                 meta.subprog = Some(subprog);
                 Ok(())
             }
             _ => Err(RejectReason::ArgTypeMismatch.into()),
         },
-        KfuncScalar => match v {
+        KfuncScalar => match *v {
             Val::Scalar(_) => Ok(()),
             _ => Err(RejectReason::ArgTypeMismatch.into()),
         },
         KptrDest => {
             let Val::Value {
                 map, off, null: 0, ..
-            } = v
+            } = *v
             else {
                 return Err(RejectReason::ArgTypeMismatch.into());
             };
@@ -476,7 +478,7 @@ fn discharge(
         // "Possibly NULL pointer passed to helper arg2", it is a release argument). A kptr
         // loaded in a non-sleepable program is an RCU pointer, refused with a message no
         // reason names.
-        TaskOrNullReleased => match v {
+        TaskOrNullReleased => match *v {
             _ if v.is_null_const() => Ok(()),
             // Not the object itself but a member of it: "invalid kptr access" (the new
             // value must match the kptr's type, `map_kptr_match_type`).
@@ -500,7 +502,7 @@ fn discharge(
             )),
             _ => Err(RejectReason::ArgTypeMismatch.into()),
         },
-        TrustedTask | ReleasedTask => match v {
+        TrustedTask | ReleasedTask => match *v {
             Val::Task {
                 ptr: TaskPtr::Acquired { ref_id },
                 null: 0,
@@ -519,12 +521,12 @@ fn discharge(
             )),
             _ => Err(RejectReason::ArgTypeMismatch.into()),
         },
-        MemAndSize => match v {
+        MemAndSize => match *v {
             Val::Stack { .. } => Ok(()),
             _ => Err(Stop::Unsupported("a helper buffer outside the stack")),
         },
         Size => {
-            let Val::Stack { frame, off } = read(st, Reg(r.0 - 1))? else {
+            let Val::Stack { frame, off } = *read(st, Reg(r.0 - 1))? else {
                 unreachable!("the buffer argument was checked first")
             };
             let Val::Scalar(n) = v else {
@@ -541,7 +543,7 @@ fn discharge(
 /// `check_helper_mem_access` on the stack: `size` bytes from `off` inside the frame
 /// ("invalid indirect access to stack R%d off=%d size=%d"). Uninitialized bytes are allowed
 /// to root (`allow_uninit_stack`).
-fn stack_range(c: &mut Checker<'_>, st: &mut State, frame: u8, off: i64, size: i64) -> Res<()> {
+fn stack_range(c: &mut Checker<'_>, st: &State, frame: u8, off: i64, size: i64) -> Res<()> {
     if off < -(STACK_SIZE as i64) || off + size > 0 || (size == 0 && off == 0) {
         return Err(RejectReason::StackOutOfBounds.into());
     }
@@ -562,10 +564,13 @@ fn field_pointer(c: &Checker<'_>, map: MapId, off: Off, f: Field) -> Res<()> {
     if !info.btf {
         return Err(RejectReason::MapNeedsBtf(f).into());
     }
-    match info.fields.iter().find(|&&(_, g)| g == f) {
-        None => Err(RejectReason::NoValidField(f).into()),
-        Some(&(at, _)) if i64::from(at) != off => Err(RejectReason::FieldOffsetMismatch(f).into()),
-        Some(_) => Ok(()),
+    // The first field of a kind is at its canonical offset.
+    if info.recorded.count(f) == 0 {
+        Err(RejectReason::NoValidField(f).into())
+    } else if i64::from(layout::offset(f)) != off {
+        Err(RejectReason::FieldOffsetMismatch(f).into())
+    } else {
+        Ok(())
     }
 }
 
@@ -579,16 +584,15 @@ fn kptr_dest(c: &Checker<'_>, map: MapId, off: Off) -> Res<()> {
         return Err(RejectReason::FieldNotConstOffset(Field::Kptr).into());
     };
     let is_kptr = |f: Field| matches!(f, Field::Kptr | Field::KptrUntrusted);
-    if !info.fields.iter().any(|&(_, f)| is_kptr(f)) {
+    if !Field::ALL
+        .into_iter()
+        .any(|f| is_kptr(f) && info.recorded.count(f) > 0)
+    {
         return Err(RejectReason::NoValidField(Field::Kptr).into());
     }
-    match info
-        .fields
-        .iter()
-        .find(|&&(at, f)| is_kptr(f) && i64::from(at) == off)
-    {
+    match layout::placed(&info.recorded).find(|&(at, f)| is_kptr(f) && i64::from(at) == off) {
         None => Err(RejectReason::FieldOffsetMismatch(Field::Kptr).into()),
-        Some(&(_, Field::KptrUntrusted)) => Err(RejectReason::KptrNotReferenced.into()),
+        Some((_, Field::KptrUntrusted)) => Err(RejectReason::KptrNotReferenced.into()),
         Some(_) => Ok(()),
     }
 }

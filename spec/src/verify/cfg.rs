@@ -1,13 +1,15 @@
 //! The structural passes: `check_subprogs`, `check_cfg` and `check_max_stack_depth`
 //! (verifier.c, all eras unless noted).
 //!
-//! [`Code::new`] reads the instructions once: it lays them out in slots and lists the few that
-//! matter to these passes (jumps, exits, bpf-to-bpf calls, `ld_imm64`s of subprogram and map
-//! addresses), so that the passes look at that list rather than at every instruction again.
+//! [`Code::new`] reads the instructions once: it lays them out in slots and, in the same
+//! sweep, lists what the passes need (the kfuncs and maps named, the subprograms each one
+//! calls or takes the address of) and finds what they answer when it does not depend on what
+//! else is reached ([`check_subprogs`]'s faults, which slots of each subprogram control
+//! reaches), so that the passes do not read every instruction again.
 
 use super::{Res, Stop};
 use crate::outcome::RejectReason;
-use crate::prog::{Callee, Imm64, Insn, Program};
+use crate::prog::{Callee, Imm64, Insn, Kfunc, Program};
 
 /// The most slots a program may have in the model.
 const MAX_SLOTS: usize = 4096;
@@ -16,138 +18,230 @@ const MAX_SLOTS: usize = 4096;
 pub struct Code<'a> {
     pub prog: &'a Program,
     /// The instruction starting at each slot (`None`: the second half of an `ld_imm64`).
-    pub slots: Vec<Option<&'a Insn>>,
-    /// Where each subprogram starts, then where the program ends.
-    bounds: &'a [Bounds],
-    /// The instructions that jump, exit, call a subprogram or load an address, in slot order.
-    flow: &'a [Flow],
+    pub slots: &'a [Option<Insn>],
+    /// Each subprogram, then where the program ends.
+    subprogs: &'a [SubprogCode],
+    /// The subprograms each one calls or takes the address of, in slot order.
+    edges: &'a [Edge],
+    /// The maps the instructions name, in slot order (`resolve_pseudo_ldimm64`).
+    pub maps: &'a [u8],
+    /// The kfuncs the instructions call, in slot order (`add_subprog_and_kfunc`).
+    pub kfuncs: &'a [Kfunc],
     /// Some jump lands on or before itself.
     backward: bool,
-    /// Some instruction calls a kfunc (else `add_subprog_and_kfunc` has nothing to check).
-    pub kfuncs: bool,
+    /// Why the code is outside the model (an empty subprogram, too many slots): found as it
+    /// is laid out, reported after the kfuncs' faults ([`Code::check_layout`]).
+    layout_fault: Option<&'static str>,
+    /// What [`check_subprogs`] answers.
+    subprogs_fault: Option<Stop>,
+}
+
+/// A subprogram as [`Code::new`] found it.
+#[derive(Clone, Copy)]
+struct SubprogCode {
+    /// Its first slot.
+    slot: usize,
+    /// Its first entry in [`Code::edges`].
+    edges: usize,
+    /// Entered at its first slot, control reaches a jump into the middle of an `ld_imm64`
+    /// (meaningful when every jump goes forward, as [`sweep`] says).
+    bad_jump: bool,
+    /// Entered at its first slot, control misses some instruction (likewise).
+    unreached: bool,
+}
+
+/// Where [`Code::new`]'s sweep of a subprogram is: `live`, control falls through to `at`.
+struct Sweep {
+    at: usize,
+    live: bool,
+}
+
+impl Sweep {
+    /// Whether control reaches the instruction at `pc` (`next` after it), which does more
+    /// than fall through: falling through to it, or by a jump met before (into `targets`);
+    /// instructions skipped are unreached.
+    fn reach(&mut self, targets: &SlotSet, pc: usize, next: usize, sub: &mut SubprogCode) -> bool {
+        if !self.live {
+            match targets.first_in(self.at, pc + 1) {
+                Some(to) => {
+                    sub.unreached |= to > self.at;
+                    self.live = true;
+                }
+                None => sub.unreached = true,
+            }
+        }
+        self.at = next;
+        self.live
+    }
+}
+
+/// A call of a subprogram (`direct`) or an `ld_imm64` of its address.
+#[derive(Clone, Copy)]
+struct Edge {
+    to: u8,
+    direct: bool,
+    /// Control reaches the instruction, the subprogram being entered at its first slot
+    /// (likewise).
+    live: bool,
+}
+
+/// Lay `insns` out after the `slots` so far (the second half of an `ld_imm64` is `None`).
+fn lay_out(insns: &[Insn], slots: &mut Vec<Option<Insn>>) {
+    for insn in insns {
+        slots.push(Some(*insn));
+        if let Insn::LdImm64 { .. } = insn {
+            slots.push(None);
+        }
+    }
 }
 
 /// The buffers of a [`Code`], kept from one verification to the next (see
 /// [`super::verify`]).
 #[derive(Default)]
 pub struct Buffers {
-    bounds: Vec<Bounds>,
-    flow: Vec<Flow>,
-}
-
-/// Where a subprogram starts: its first slot and its first entry in [`Code::flow`].
-#[derive(Clone, Copy)]
-struct Bounds {
-    slot: usize,
-    flow: usize,
-}
-
-/// An instruction that does more than fall through to the next one.
-#[derive(Clone, Copy)]
-struct Flow {
-    pc: usize,
-    kind: FlowKind,
-}
-
-/// What a [`Flow`] instruction does.
-#[derive(Clone, Copy)]
-enum FlowKind {
-    /// A conditional jump or a `goto` to slot `to` (maybe out of the program).
-    Jump {
-        to: i64,
-        cond: bool,
-    },
-    Exit,
-    /// A bpf-to-bpf call.
-    Call(u8),
-    /// An `ld_imm64` of a subprogram's address.
-    Func(u8),
-    /// An `ld_imm64` of a map fd.
-    Map(u8),
-}
-
-impl Flow {
-    /// The slot after the instruction.
-    const fn next(&self) -> usize {
-        match self.kind {
-            FlowKind::Func(_) | FlowKind::Map(_) => self.pc + 2,
-            _ => self.pc + 1,
-        }
-    }
-
-    /// The subprogram a call or address names, and whether it is a call.
-    const fn callee(&self) -> Option<(u8, bool)> {
-        match self.kind {
-            FlowKind::Call(s) => Some((s, true)),
-            FlowKind::Func(s) => Some((s, false)),
-            _ => None,
-        }
-    }
+    slots: Vec<Option<Insn>>,
+    subprogs: Vec<SubprogCode>,
+    edges: Vec<Edge>,
+    maps: Vec<u8>,
+    kfuncs: Vec<Kfunc>,
+    targets: SlotSet,
 }
 
 impl<'a> Code<'a> {
-    pub fn new(prog: &'a Program, buf: &'a mut Buffers) -> Res<Code<'a>> {
-        if prog.subprogs.iter().any(|s| s.insns.is_empty()) {
-            return Err(Stop::Unsupported("an empty subprogram"));
-        }
-        // At most two slots an instruction: the slots never grow.
+    /// Lay out `prog` and sweep it: the sweep of a subprogram follows control from its first
+    /// slot in slot order, control reaching a slot when it falls through from a reached
+    /// instruction or a reached jump lands there; when every jump goes forward, every jump
+    /// into a slot has been met before it.
+    pub fn new(prog: &'a Program, buf: &'a mut Buffers) -> Code<'a> {
+        let Buffers {
+            slots,
+            subprogs,
+            edges,
+            maps,
+            kfuncs,
+            targets,
+        } = buf;
+        // At most two slots an instruction.
         let insns = prog.subprogs.iter().map(|s| s.insns.len()).sum::<usize>();
-        let mut slots = Vec::with_capacity(2 * insns);
-        let Buffers { bounds, flow } = buf;
-        bounds.clear();
-        flow.clear();
-        let (mut backward, mut kfuncs) = (false, false);
+        slots.clear();
+        slots.reserve(2 * insns);
+        targets.reset(2 * insns);
+        subprogs.clear();
+        edges.clear();
+        maps.clear();
+        kfuncs.clear();
+        let n = prog.subprogs.len();
+        let (mut end, mut backward, mut empty) = (0, false, false);
+        let (mut subprogs_fault, mut missing_callee) = (None, false);
         for s in &prog.subprogs {
-            bounds.push(Bounds {
-                slot: slots.len(),
-                flow: flow.len(),
-            });
+            empty |= s.insns.is_empty();
+            let start = end;
+            lay_out(&s.insns, slots);
+            end = slots.len();
+            let mut sub = SubprogCode {
+                slot: start,
+                edges: edges.len(),
+                bad_jump: false,
+                unreached: false,
+            };
+            // `check_subprogs`, and the sweep.
+            let mut jump_out = false;
+            let mut sweep = Sweep {
+                at: start,
+                live: true,
+            };
+            let mut next = start;
             for insn in &s.insns {
-                let pc = slots.len();
-                slots.push(Some(insn));
-                let kind = match *insn {
+                let pc = next;
+                next += insn.slots();
+                // What the instruction does to control, and the subprogram it names.
+                match *insn {
                     Insn::JmpIf { off, .. } | Insn::Ja { off } => {
                         let to = Code::jump_target(pc, off);
                         backward |= to <= pc as i64;
-                        FlowKind::Jump {
-                            to,
-                            cond: matches!(insn, Insn::JmpIf { .. }),
+                        let inside = (start as i64..end as i64).contains(&to);
+                        jump_out |= !inside;
+                        if sweep.reach(targets, pc, next, &mut sub) {
+                            if inside {
+                                sub.bad_jump |= slots[to as usize].is_none();
+                                targets.insert(to as usize);
+                            }
+                            sweep.live = matches!(insn, Insn::JmpIf { .. });
                         }
                     }
-                    Insn::Exit => FlowKind::Exit,
-                    Insn::Call(Callee::Subprog(s)) => FlowKind::Call(s),
-                    Insn::Call(Callee::Kfunc(_)) => {
-                        kfuncs = true;
-                        continue;
+                    Insn::Exit => {
+                        sweep.reach(targets, pc, next, &mut sub);
+                        sweep.live = false;
                     }
-                    Insn::LdImm64 { imm, .. } => {
-                        slots.push(None);
-                        match imm {
-                            Imm64::Func(s) => FlowKind::Func(s),
-                            Imm64::Map(m) => FlowKind::Map(m),
-                            Imm64::Const(_) => continue,
-                        }
+                    Insn::Call(Callee::Subprog(to))
+                    | Insn::LdImm64 {
+                        imm: Imm64::Func(to),
+                        ..
+                    } => {
+                        let live = sweep.reach(targets, pc, next, &mut sub);
+                        let direct = matches!(insn, Insn::Call(_));
+                        missing_callee |= usize::from(to) >= n;
+                        edges.push(Edge { to, direct, live });
                     }
-                    _ => continue,
-                };
-                flow.push(Flow { pc, kind });
+                    Insn::Call(Callee::Kfunc(k)) => kfuncs.push(k),
+                    Insn::LdImm64 {
+                        imm: Imm64::Map(m), ..
+                    } => {
+                        maps.push(m);
+                        sweep.reach(targets, pc, next, &mut sub);
+                    }
+                    _ => {}
+                }
             }
+            // The last slot is an `exit` or a `goto`: control stops there.
+            let falls_off =
+                end > start && !matches!(slots[end - 1], Some(Insn::Exit | Insn::Ja { .. }));
+            if subprogs_fault.is_none() {
+                subprogs_fault = if jump_out {
+                    Some(RejectReason::JumpOutOfRange.into())
+                } else if falls_off {
+                    Some(RejectReason::FallsOffEnd.into())
+                } else {
+                    None
+                };
+            }
+            subprogs.push(sub);
         }
-        if slots.len() > MAX_SLOTS {
-            return Err(Stop::Unsupported("more than 4096 instructions"));
-        }
-        bounds.push(Bounds {
-            slot: slots.len(),
-            flow: flow.len(),
+        subprogs.push(SubprogCode {
+            slot: end,
+            edges: edges.len(),
+            bad_jump: false,
+            unreached: false,
         });
-        Ok(Code {
+        if subprogs_fault.is_none() && missing_callee {
+            subprogs_fault = Some(Stop::Unsupported(
+                "a call of a subprogram that does not exist",
+            ));
+        }
+        let layout_fault = if empty {
+            Some("an empty subprogram")
+        } else if slots.len() > MAX_SLOTS {
+            Some("more than 4096 instructions")
+        } else {
+            None
+        };
+        Code {
             prog,
             slots,
-            bounds,
-            flow,
-            backward,
+            subprogs,
+            edges,
+            maps,
             kfuncs,
-        })
+            backward,
+            layout_fault,
+            subprogs_fault,
+        }
+    }
+
+    /// The code fits the model: no subprogram is empty, there are at most 4096 slots.
+    pub fn check_layout(&self) -> Res<()> {
+        self.layout_fault
+            .map_or(Ok(()), |why| Err(Stop::Unsupported(why)))
     }
 
     /// The slot a jump at `pc` by `off` lands on (may be out of the program).
@@ -157,17 +251,13 @@ impl<'a> Code<'a> {
 
     /// The first slot of subprogram `s`.
     pub fn start(&self, s: u8) -> usize {
-        self.bounds[usize::from(s)].slot
+        self.subprogs[usize::from(s)].slot
     }
 
-    fn end(&self, s: u8) -> usize {
-        self.bounds[usize::from(s) + 1].slot
-    }
-
-    /// The instructions of subprogram `s` that do more than fall through.
-    fn flow(&self, s: u8) -> &[Flow] {
+    /// The subprograms `s` calls or takes the address of.
+    fn edges(&self, s: u8) -> &[Edge] {
         let s = usize::from(s);
-        &self.flow[self.bounds[s].flow..self.bounds[s + 1].flow]
+        &self.edges[self.subprogs[s].edges..self.subprogs[s + 1].edges]
     }
 
     /// The subprogram a call or address names (`None`: no such subprogram).
@@ -181,44 +271,14 @@ impl<'a> Code<'a> {
             _ => None,
         }
     }
-
-    /// The maps the code names, in slot order (`resolve_pseudo_ldimm64`).
-    pub fn maps(&self) -> impl Iterator<Item = u8> {
-        self.flow.iter().filter_map(|f| match f.kind {
-            FlowKind::Map(m) => Some(m),
-            _ => None,
-        })
-    }
 }
 
 /// `check_subprogs`: every jump lands inside its own subprogram ("jump out of range from insn
 /// %d to %d"), and each subprogram's last slot is an `exit` or a `goto` ("last insn is not an
-/// exit or jmp").
+/// exit or jmp"), subprogram by subprogram; then every subprogram called exists. [`Code::new`]
+/// found the answer.
 pub fn check_subprogs(code: &Code<'_>) -> Res<()> {
-    for s in 0..code.prog.subprogs.len() as u8 {
-        let (start, end) = (code.start(s), code.end(s));
-        for f in code.flow(s) {
-            if let FlowKind::Jump { to, .. } = f.kind
-                && (to < start as i64 || to >= end as i64)
-            {
-                return Err(RejectReason::JumpOutOfRange.into());
-            }
-        }
-        if !matches!(code.slots[end - 1], Some(Insn::Exit | Insn::Ja { .. })) {
-            return Err(RejectReason::FallsOffEnd.into());
-        }
-    }
-    let n = code.prog.subprogs.len();
-    if code
-        .flow
-        .iter()
-        .any(|f| f.callee().is_some_and(|(s, _)| usize::from(s) >= n))
-    {
-        return Err(Stop::Unsupported(
-            "a call of a subprogram that does not exist",
-        ));
-    }
-    Ok(())
+    code.subprogs_fault.map_or(Ok(()), Err)
 }
 
 /// `check_cfg`: a depth-first walk from the first instruction, calls and subprogram addresses
@@ -274,7 +334,7 @@ fn walk(code: &Code<'_>) -> Res<()> {
                 Mark::OnPath => return Err(Stop::Unsupported("loops")),
                 Mark::Done => {}
             }
-            if let Some(callee) = code.slots[pc].and_then(|i| code.callee(i)) {
+            if let Some(callee) = code.slots[pc].and_then(|i| code.callee(&i)) {
                 entries.push(code.start(callee));
             }
         }
@@ -303,7 +363,7 @@ impl Successors {
 fn successors(code: &Code<'_>, pc: usize) -> Successors {
     let insn = code.slots[pc].expect("a walk visits instruction starts");
     let next = pc + insn.slots();
-    let (slots, len) = match *insn {
+    let (slots, len) = match insn {
         Insn::Exit => ([0, 0], 0),
         Insn::Ja { off } => ([Code::jump_target(pc, off) as usize, 0], 1),
         Insn::JmpIf { off, .. } => ([Code::jump_target(pc, off) as usize, next], 2),
@@ -312,74 +372,77 @@ fn successors(code: &Code<'_>, pc: usize) -> Successors {
     Successors { slots, len }
 }
 
-/// `check_cfg` of code whose jumps all go forward: each reached subprogram is swept in slot
-/// order, control reaching a slot when it falls through from a reached instruction or a
-/// reached jump lands there (every jump into it has been met before it). Reached jumps into
-/// the middle of an `ld_imm64` are refused, then unreached instructions.
+/// `check_cfg` of code whose jumps all go forward: the subprograms reached from `main`, by the
+/// calls and addresses control reaches, each swept by [`Code::new`]. Reached jumps into the
+/// middle of an `ld_imm64` are refused, then unreached instructions.
 fn sweep(code: &Code<'_>) -> Res<()> {
     let n = code.prog.subprogs.len();
-    // The subprograms reached, and a stack of those to sweep (each is pushed once).
-    let (mut reached, mut todo, mut pending) = ([false; 256], [0u8; 256], 1);
-    reached[0] = true;
-    let mut targets = SlotSet::default();
-    let mut unreached = false;
-    while pending > 0 {
-        pending -= 1;
-        let s = todo[pending];
-        // Control is at the subprogram's first slot; `live`: it falls through to `at`.
-        let (mut at, mut live) = (code.start(s), true);
-        for f in code.flow(s) {
-            if !live {
-                match targets.first_in(at, f.pc + 1) {
-                    Some(to) => {
-                        unreached |= to > at;
-                        live = true;
-                    }
-                    None => {
-                        unreached = true;
-                        at = f.next();
-                        continue;
-                    }
-                }
+    // The subprograms reached, and those of them still to look at.
+    let (mut reached, mut todo) = (ByteSet::default(), ByteSet::default());
+    reached.insert(0);
+    todo.insert(0);
+    let (mut bad_jump, mut unreached) = (false, false);
+    while let Some(s) = todo.pop() {
+        let sub = &code.subprogs[usize::from(s)];
+        bad_jump |= sub.bad_jump;
+        unreached |= sub.unreached;
+        for e in code.edges(s).iter().filter(|e| e.live) {
+            if reached.insert(e.to) {
+                todo.insert(e.to);
             }
-            match f.kind {
-                FlowKind::Jump { to, cond } => {
-                    let to = to as usize;
-                    if code.slots[to].is_none() {
-                        return Err(Stop::Unsupported("a jump into the middle of an ld_imm64"));
-                    }
-                    targets.insert(to);
-                    live = cond;
-                }
-                FlowKind::Exit => live = false,
-                FlowKind::Call(t) | FlowKind::Func(t) => {
-                    if !std::mem::replace(&mut reached[usize::from(t)], true) {
-                        todo[pending] = t;
-                        pending += 1;
-                    }
-                }
-                FlowKind::Map(_) => {}
-            }
-            at = f.next();
         }
-        // The last instruction is an `exit` or a `goto` (`check_subprogs`): control stops.
     }
-    if unreached || reached[..n].contains(&false) {
+    if bad_jump {
+        return Err(Stop::Unsupported("a jump into the middle of an ld_imm64"));
+    }
+    if unreached || !reached.holds_below(n) {
         return Err(RejectReason::UnreachableInsn.into());
     }
     Ok(())
 }
 
-/// A set of slots.
-struct SlotSet([u64; MAX_SLOTS / 64]);
+/// A set of byte-sized indices (subprograms, maps).
+#[derive(Default)]
+pub struct ByteSet([u64; 4]);
 
-impl Default for SlotSet {
-    fn default() -> SlotSet {
-        SlotSet([0; MAX_SLOTS / 64])
+impl ByteSet {
+    /// Insert `s`; whether it is new.
+    pub fn insert(&mut self, s: u8) -> bool {
+        let (w, bit) = (usize::from(s / 64), 1 << (s % 64));
+        let new = self.0[w] & bit == 0;
+        self.0[w] |= bit;
+        new
+    }
+
+    /// Take out the lowest index of the set.
+    fn pop(&mut self) -> Option<u8> {
+        let w = self.0.iter().position(|&w| w != 0)?;
+        let bit = self.0[w].trailing_zeros();
+        self.0[w] &= self.0[w] - 1;
+        Some((w * 64) as u8 + bit as u8)
+    }
+
+    /// Every index below `n` (at most 256) is in the set.
+    fn holds_below(&self, n: usize) -> bool {
+        self.0.iter().enumerate().all(|(w, &bits)| {
+            let below = n.saturating_sub(64 * w).min(64);
+            let want = u64::MAX.checked_shr(64 - below as u32).unwrap_or(0);
+            bits & want == want
+        })
     }
 }
 
+/// A set of slots.
+#[derive(Default)]
+struct SlotSet(Vec<u64>);
+
 impl SlotSet {
+    /// Empty, for slots below `n`.
+    fn reset(&mut self, n: usize) {
+        self.0.clear();
+        self.0.resize(n.div_ceil(64), 0);
+    }
+
     fn insert(&mut self, slot: usize) {
         self.0[slot / 64] |= 1 << (slot % 64);
     }
@@ -457,7 +520,10 @@ fn walk_depth(
     if depth > MAX_STACK {
         return Err(RejectReason::CombinedStackTooLarge.into());
     }
-    for (callee, direct) in code.flow(s).iter().filter_map(Flow::callee) {
+    for &Edge {
+        to: callee, direct, ..
+    } in code.edges(s)
+    {
         if !direct && g.subprogs[usize::from(callee)].is_async_cb {
             continue;
         }

@@ -3,7 +3,7 @@
 //! leaks are allowed; the JIT is on).
 //!
 //! The passes run in `bpf_check`'s order (verifier.c, all eras):
-//! 1. the maps are created (`BPF_MAP_CREATE`, by the runtime spec's rules);
+//! 1. the maps are created (`BPF_MAP_CREATE`, by the runtime spec's rules, without a world);
 //! 2. `add_subprog_and_kfunc`: every kfunc exists in this era and the program is GPL;
 //! 3. `check_subprogs` ([`cfg`]): jumps stay in their subprogram, each ends in `exit` / `ja`;
 //! 4. `check_attach_btf_id` and `resolve_pseudo_ldimm64` (map / program compatibility), in
@@ -23,11 +23,10 @@ mod state;
 
 use crate::era::Kernel;
 use crate::errno::Errno;
-use crate::op::{Field, MapIdx, MapKind, Op, ValueLayout};
-use crate::outcome::{Outcome, RejectReason};
+use crate::op::{MapIdx, MapKind, ValueLayout};
+use crate::outcome::RejectReason;
 use crate::prog::Case;
-use crate::world::{Elem, MapObj};
-use crate::{World, layout, verifier};
+use crate::{layout, verifier};
 use std::cell::RefCell;
 use std::fmt;
 
@@ -77,10 +76,8 @@ struct MapInfo {
     kind: MapKind,
     btf: bool,
     rdonly_prog: bool,
-    /// The special fields of the map's BTF record.
+    /// The special fields of the map's BTF record (where they are: [`layout`]).
     recorded: ValueLayout,
-    /// The same, by offset.
-    fields: Vec<(u32, Field)>,
     value_size: u32,
     max_entries: u8,
     /// Inner-map template of a map-in-map.
@@ -89,12 +86,10 @@ struct MapInfo {
 
 /// The buffers a verification leaves to the next one on the same thread, cleared and
 /// refilled: once they have grown to the size of the programs verified, a verification
-/// allocates little (the slots of its code, and what the runtime spec's map creation does).
+/// allocates little (the slots of its code).
 #[derive(Default)]
 struct Scratch {
     maps: Vec<MapInfo>,
-    /// The tables of the runtime spec's world the maps are created in (empty).
-    world: (Vec<MapObj>, Vec<Elem>),
     code: cfg::Buffers,
     exec: exec::Buffers,
 }
@@ -105,23 +100,13 @@ thread_local! {
 
 /// The verifier's answer for `case` on `kernel`.
 pub fn verify(kernel: &Kernel, case: &Case) -> Verdict {
-    // Taken rather than borrowed, so that no verification can find the buffers in use.
-    let mut scratch = SCRATCH.take();
-    let verdict = verify_with(kernel, case, &mut scratch);
-    SCRATCH.set(scratch);
-    verdict
+    // Borrowed in place (taking and putting back copies them twice): nothing a verification
+    // calls verifies.
+    SCRATCH.with_borrow_mut(|scratch| verify_with(kernel, case, scratch))
 }
 
 fn verify_with(kernel: &Kernel, case: &Case, scratch: &mut Scratch) -> Verdict {
-    // A new world, lent the tables of the last one.
-    let mut w = World::new(*kernel);
-    debug_assert!(w.maps.is_empty() && w.elems.is_empty());
-    (w.maps, w.elems) = std::mem::take(&mut scratch.world);
-    let created = create_maps(&mut w, case, &mut scratch.maps);
-    w.maps.clear();
-    w.elems.clear();
-    scratch.world = (w.maps, w.elems);
-    if let Err(v) = created {
+    if let Err(v) = create_maps(kernel, case, &mut scratch.maps) {
         return v;
     }
     match load(
@@ -137,9 +122,9 @@ fn verify_with(kernel: &Kernel, case: &Case, scratch: &mut Scratch) -> Verdict {
     }
 }
 
-/// `BPF_MAP_CREATE` of each map in `w`, a new world, by the runtime spec's rules
-/// (`map_create`, `map_check_btf`); what the verifier sees of them into `maps`.
-fn create_maps(w: &mut World, case: &Case, maps: &mut Vec<MapInfo>) -> Result<(), Verdict> {
+/// `BPF_MAP_CREATE` of each map, in order, by the runtime spec's rules
+/// ([`crate::op::MapSpec::create`]): what the verifier sees of them into `maps`.
+fn create_maps(kernel: &Kernel, case: &Case, maps: &mut Vec<MapInfo>) -> Result<(), Verdict> {
     maps.clear();
     for (i, d) in case.maps.iter().enumerate() {
         let i = u8::try_from(i).map_err(|_| Verdict::Unsupported("more than 255 maps"))?;
@@ -153,30 +138,24 @@ fn create_maps(w: &mut World, case: &Case, maps: &mut Vec<MapInfo>) -> Result<()
                 "an inner-map template declared after its outer map",
             ));
         }
-        match crate::step(w, &Op::MapCreate(d.spec)) {
-            Outcome::Ok => {}
-            Outcome::Err(errno) => return Err(Verdict::MapCreate { map: i, errno }),
-            _ => {
-                return Err(Verdict::Unsupported(
-                    "map creation outside the runtime spec",
-                ));
-            }
+        // The maps before this one were created, and their fds are open.
+        let (spec, created) = d.spec.create(kernel, |t| Some(maps[usize::from(t.0)].kind));
+        if let Err(errno) = created {
+            return Err(Verdict::MapCreate { map: i, errno });
         }
-        let recorded: ValueLayout = w.map(MapIdx(i)).spec.value;
         maps.push(MapInfo {
-            kind: d.spec.kind,
+            kind: spec.kind,
             btf: d.btf,
-            rdonly_prog: d.spec.flags.rdonly_prog,
-            recorded,
-            fields: layout::fields(&recorded),
+            rdonly_prog: spec.flags.rdonly_prog,
+            recorded: spec.value,
             // A map-in-map's value is the inner map's fd.
-            value_size: if d.spec.kind.is_map_in_map() {
+            value_size: if spec.kind.is_map_in_map() {
                 4
             } else {
                 layout::value_size(&d.spec.value)
             },
-            max_entries: d.spec.max_entries,
-            inner: d.spec.inner.map(|m| m.0),
+            max_entries: spec.max_entries,
+            inner: spec.inner.map(|m| m.0),
         });
     }
     Ok(())
@@ -194,13 +173,11 @@ fn load(
     if prog.subprogs.is_empty() || prog.subprogs.len() > 256 {
         return Err(Stop::Unsupported("a program needs 1 to 256 subprograms"));
     }
-    // The code is laid out first, and says whether it calls kfuncs at all; its own faults
-    // come after those of the kfuncs.
+    // The code is laid out first, and lists the kfuncs it calls; its own faults come after
+    // those of the kfuncs.
     let code = cfg::Code::new(prog, code_buf);
-    if code.as_ref().map_or(true, |c| c.kfuncs) {
-        calls::check_kfuncs_exist(kernel, prog)?;
-    }
-    let code = code?;
+    calls::check_kfuncs_exist(kernel, prog, code.kfuncs)?;
+    code.check_layout()?;
     cfg::check_subprogs(&code)?;
     let attach = || verifier::attach_rule(&kernel.features, prog.ty, prog.sleepable);
     if !kernel.features.attach_checks_after_maps {
@@ -218,13 +195,13 @@ fn load(
 /// `resolve_pseudo_ldimm64`: each map the code names, in instruction order, the first time
 /// it is named, goes through `check_map_prog_compatibility`.
 fn resolve_maps(kernel: &Kernel, case: &Case, maps: &[MapInfo], code: &cfg::Code<'_>) -> Res<()> {
-    let mut seen = [false; 256];
-    for m in code.maps() {
+    let mut seen = cfg::ByteSet::default();
+    for &m in code.maps {
         let Some(info) = maps.get(usize::from(m)) else {
             // The kernel's `fdget` of an fd the case never opened.
             return Err(Stop::Unsupported("a map index past the case's maps"));
         };
-        if !std::mem::replace(&mut seen[usize::from(m)], true) {
+        if seen.insert(m) {
             verifier::map_compat(&kernel.features, case.prog.ty, &info.recorded)?;
         }
     }

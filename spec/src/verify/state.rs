@@ -95,8 +95,11 @@ pub fn add_ranges(a: Range, b: Range) -> Range {
 }
 
 /// A register's abstract value (`struct bpf_reg_state`, as far as the fragment needs it).
-/// `null` is the id shared by the copies of one maybe-NULL pointer (0: not NULL).
+/// `null` is the id shared by the copies of one maybe-NULL pointer (0: not NULL). The kind
+/// is a byte of its own (`repr(u8)`): matched at every step, it is cheaper to read than a
+/// niche in a field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum Val {
     /// `NOT_INIT`.
     Uninit,
@@ -167,38 +170,52 @@ pub const STACK_SIZE: usize = 512;
 /// (`STACK_ZERO`), one bit per byte. The other states of a byte (`STACK_INVALID`,
 /// `STACK_MISC`, `STACK_SPILL`) read alike to root (`allow_uninit_stack`): as an unknown
 /// scalar, unless an 8-byte load reads a spilled register whole. The spilled registers are in
-/// [`State::spills`], so that a frame is a plain value, cheap to copy at every branch.
+/// [`State::spills`], so that a frame is a plain value, cheap to copy at every branch; the
+/// stack says which of its 8-byte slots hold one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Stack {
     zero: [u64; STACK_SIZE / 64],
+    /// The slots holding a spilled register, one bit per slot.
+    spilled: u64,
 }
 
 impl Stack {
     const fn new() -> Stack {
         Stack {
             zero: [0; STACK_SIZE / 64],
+            spilled: 0,
         }
     }
 
-    /// The words and masks of bytes `lo..lo + n` (`n` at most 64, inside the stack).
-    fn spans(lo: usize, n: usize) -> impl Iterator<Item = (usize, u64)> {
-        let end = lo + n;
-        let word = move |w: usize| {
-            let (from, to) = (lo.max(w * 64) - w * 64, end.min(w * 64 + 64) - w * 64);
-            let ones = u64::MAX >> (64 - (to - from));
-            (w, ones << from)
-        };
-        (lo / 64..end.div_ceil(64)).map(word)
+    /// The bits of bytes `lo..lo + n` (`n` at most 8, inside the stack): in word `lo / 64`, and
+    /// in the next one if they cross into it.
+    const fn bits(lo: usize, n: usize) -> (usize, u64, u64) {
+        let (w, at) = (lo / 64, lo % 64);
+        let ones = (1u64 << n) - 1;
+        // `ones >> (64 - at)`, which is 0 when `at` is 0.
+        (w, ones << at, (ones >> 1) >> (63 - at))
     }
 
-    /// Bytes `lo..lo + n` all hold zero.
+    /// The bits of the slots bytes `lo..lo + n` touch (likewise).
+    const fn slots(lo: usize, n: usize) -> u64 {
+        let count = (lo + n).div_ceil(8) - lo / 8;
+        ((1u64 << count) - 1) << (lo / 8)
+    }
+
+    /// Bytes `lo..lo + n` all hold zero (likewise).
     fn all_zero(&self, lo: usize, n: usize) -> bool {
-        Stack::spans(lo, n).all(|(w, m)| self.zero[w] & m == m)
+        let (w, m, over) = Stack::bits(lo, n);
+        let next = self.zero.get(w + 1).copied().unwrap_or(0);
+        self.zero[w] & m == m && next & over == over
     }
 
-    /// Bytes `lo..lo + n` now hold zero, or not.
+    /// Bytes `lo..lo + n` now hold zero, or not (likewise).
     fn set_zero(&mut self, lo: usize, n: usize, zero: bool) {
-        for (w, m) in Stack::spans(lo, n) {
+        let (w, m, over) = Stack::bits(lo, n);
+        for (w, m) in [(w, m), (w + 1, over)] {
+            if m == 0 {
+                continue;
+            }
             if zero {
                 self.zero[w] |= m;
             } else {
@@ -230,7 +247,7 @@ pub struct Frame {
 
 impl Frame {
     /// A fresh frame (`init_func_state`): every register `NOT_INIT` but the frame pointer.
-    pub fn new(subprog: u8, frame: u8, ret_pc: usize) -> Frame {
+    fn new(subprog: u8, frame: u8, ret_pc: usize) -> Frame {
         let mut regs = [Val::Uninit; Reg::COUNT];
         regs[usize::from(Reg::FP.0)] = Val::Stack { frame, off: 0 };
         Frame {
@@ -302,10 +319,10 @@ impl Clone for State {
 }
 
 impl State {
-    /// A path starting at `pc` in `frame`, holding nothing.
-    pub fn new(frame: Frame, pc: usize, entry: Entry, sleepable: bool) -> State {
+    /// A path starting at `pc` in a fresh frame of `subprog`, holding nothing.
+    pub fn new(subprog: u8, pc: usize, entry: Entry, sleepable: bool) -> State {
         State {
-            frames: vec![frame],
+            frames: vec![Frame::new(subprog, 0, 0)],
             spills: Vec::new(),
             pc,
             refs: Vec::new(),
@@ -315,9 +332,9 @@ impl State {
     }
 
     /// The same as [`State::new`], reusing `self`'s buffers.
-    pub fn reset(&mut self, frame: Frame, pc: usize, entry: Entry, sleepable: bool) {
+    pub fn reset(&mut self, subprog: u8, pc: usize, entry: Entry, sleepable: bool) {
         self.frames.clear();
-        self.frames.push(frame);
+        self.frames.push(Frame::new(subprog, 0, 0));
         self.spills.clear();
         self.pc = pc;
         self.refs.clear();
@@ -325,48 +342,72 @@ impl State {
         self.sleepable = sleepable;
     }
 
+    #[inline(always)]
     pub fn frame(&self) -> &Frame {
         self.frames.last().expect("a path has a frame")
     }
 
+    #[inline(always)]
     pub fn frame_mut(&mut self) -> &mut Frame {
         self.frames.last_mut().expect("a path has a frame")
     }
 
-    pub fn reg(&self, r: Reg) -> Val {
-        self.frame().regs[usize::from(r.0)]
+    /// Register `r`, read in place: a register made in parts and copied whole right after
+    /// stalls (see `exec::readable`).
+    #[inline(always)]
+    pub fn reg(&self, r: Reg) -> &Val {
+        &self.frame().regs[usize::from(r.0)]
     }
 
     /// Register `r` is `NOT_INIT`.
+    #[inline(always)]
     pub fn is_uninit(&self, r: Reg) -> bool {
         matches!(self.frame().regs[usize::from(r.0)], Val::Uninit)
     }
 
     /// `dst = src`.
+    #[inline(always)]
     pub fn copy_reg(&mut self, dst: Reg, src: Reg) {
         let regs = &mut self.frame_mut().regs;
         regs[usize::from(dst.0)] = regs[usize::from(src.0)];
     }
 
     /// Register `r`, to make a value in.
+    #[inline(always)]
     pub fn reg_mut(&mut self, r: Reg) -> &mut Val {
         &mut self.frame_mut().regs[usize::from(r.0)]
     }
 
+    #[inline(always)]
     pub fn set(&mut self, r: Reg, v: Val) {
         self.frame_mut().regs[usize::from(r.0)] = v;
+    }
+
+    /// Call `subprog` (the caller continues at `ret_pc`): a fresh frame, given the caller's
+    /// argument registers.
+    pub fn push_frame(&mut self, subprog: u8, ret_pc: usize) {
+        let depth = self.frames.len();
+        let depth_u8 = u8::try_from(depth).expect("at most MAX_CALL_FRAMES frames");
+        self.frames.push(Frame::new(subprog, depth_u8, ret_pc));
+        let (callers, callee) = self.frames.split_at_mut(depth);
+        let args = 1..=Reg::ARGS.len();
+        callee[0].regs[args.clone()].copy_from_slice(&callers[depth - 1].regs[args]);
     }
 
     /// Leave the innermost frame: it and what its stack held go.
     pub fn pop_frame(&mut self) {
         let gone = self.frames.len() - 1;
+        if self.frames[gone].stack.spilled != 0 {
+            self.spills.retain(|s| usize::from(s.frame) < gone);
+        }
         self.frames.truncate(gone);
-        self.spills.retain(|s| usize::from(s.frame) < gone);
     }
 
     /// The register spilled at byte `lo` of `frame`'s stack.
+    #[inline(always)]
     fn spilled(&self, frame: u8, lo: usize) -> Option<Val> {
-        if !lo.is_multiple_of(8) {
+        let stack = &self.frames[usize::from(frame)].stack;
+        if !lo.is_multiple_of(8) || stack.spilled & 1 << (lo / 8) == 0 {
             return None;
         }
         self.spills
@@ -375,8 +416,10 @@ impl State {
             .map(|s| s.val)
     }
 
-    /// What an `n`-byte load at byte `lo` of `frame`'s stack reads: a spilled register read
-    /// whole, a stored zero, else an unknown scalar (uninitialized bytes are allowed to root).
+    /// What an `n`-byte load (at most 8) at byte `lo` of `frame`'s stack reads: a spilled
+    /// register read whole, a stored zero, else an unknown scalar (uninitialized bytes are
+    /// allowed to root).
+    #[inline(always)]
     pub fn stack_read(&self, frame: u8, lo: usize, n: usize) -> Val {
         let stack = &self.frames[usize::from(frame)].stack;
         if n == 8
@@ -391,29 +434,36 @@ impl State {
         }
     }
 
-    /// Store `v` (`None`: an immediate, zero or not) in `n` bytes at `lo` of `frame`'s stack.
+    /// Store `v` (`None`: an immediate, zero or not) in `n` bytes (at most 8) at `lo` of
+    /// `frame`'s stack.
     /// An 8-byte aligned store of a register other than zero is a spill; part of an older
     /// spill overwritten leaves the rest of its slot as plain data.
     pub fn stack_write(&mut self, frame: u8, lo: usize, n: usize, v: Option<Val>, zero: bool) {
         let stack = &mut self.frames[usize::from(frame)].stack;
-        let slots = lo / 8..(lo + n).div_ceil(8);
+        let slots = Stack::slots(lo, n);
         match v {
             Some(val) if n == 8 && lo.is_multiple_of(8) && !zero => {
                 stack.set_zero(lo, n, false);
                 let slot = u8::try_from(lo / 8).expect("a stack slot");
-                match self
-                    .spills
-                    .iter_mut()
-                    .find(|s| s.frame == frame && s.slot == slot)
-                {
-                    Some(s) => s.val = val,
-                    None => self.spills.push(Spill { frame, slot, val }),
+                if stack.spilled & slots == 0 {
+                    stack.spilled |= slots;
+                    self.spills.push(Spill { frame, slot, val });
+                } else {
+                    let s = self
+                        .spills
+                        .iter_mut()
+                        .find(|s| s.frame == frame && s.slot == slot)
+                        .expect("a slot marked spilled has its register");
+                    s.val = val;
                 }
             }
             _ => {
                 stack.set_zero(lo, n, zero);
-                self.spills
-                    .retain(|s| s.frame != frame || !slots.contains(&usize::from(s.slot)));
+                if stack.spilled & slots != 0 {
+                    stack.spilled &= !slots;
+                    self.spills
+                        .retain(|s| s.frame != frame || slots & 1 << s.slot == 0);
+                }
             }
         }
     }
@@ -431,6 +481,19 @@ impl State {
         match self.spilled(frame, lo) {
             Some(Val::Scalar(r)) => r.constant().map(|k| k & 0xffff_ffff),
             _ => None,
+        }
+    }
+
+    /// Every register and spilled register of every frame, with the same one of `twin`, a
+    /// copy of `self` (whose frames and spills are laid out alike).
+    pub fn for_each_val_with(&mut self, twin: &mut State, mut f: impl FnMut(&mut Val, &mut Val)) {
+        for (fr, twin) in self.frames.iter_mut().zip(&mut twin.frames) {
+            for (v, twin) in fr.regs.iter_mut().zip(&mut twin.regs) {
+                f(v, twin);
+            }
+        }
+        for (s, twin) in self.spills.iter_mut().zip(&mut twin.spills) {
+            f(&mut s.val, &mut twin.val);
         }
     }
 
