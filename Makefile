@@ -16,6 +16,11 @@
 #   make bench   step throughput (ops/s), scenario checking (scenarios/s), differential
 #                cases/s on one CPU against the real kernel with the spec's share of a case,
 #                and the verifier model against the kernel's verifier on the same programs
+#   make proofs  the Kani harnesses of proofs/ through kani-shim: every path of each harness
+#                (wider integers boundary-sampled, as its line says), one [kani-shim] line per
+#                harness with paths checked / pruned and covers hit, then the mutation checks
+#   make kani    the same harnesses under the real Kani (cargo kani); fails, saying so, where
+#                Kani is not installed
 #   make fuzz-smoke  each cargo-fuzz target for a bounded time (nightly; installs cargo-fuzz):
 #                spec_step, scenario_parse (seeded with the corpus), runtime_diff and
 #                verifier_diff (the kernel)
@@ -28,12 +33,12 @@ VERIFIER_CASES := spec/testdata/verifier
 VERIFY_DIFF_CI ?= 3000
 BPFSPEC := target/release/bpfspec
 
-.PHONY: check ci test lint bench build conform fuzz-smoke races
+.PHONY: check ci test lint bench build conform fuzz-smoke races proofs kani
 
 build:
 	$(CARGO) build --release -p bpfspec
 
-check: build
+check: build proofs
 	$(BPFSPEC) check $(SCENARIOS)
 	@rc=0; $(BPFSPEC) conform $(SCENARIOS) || rc=$$?; \
 	if [ $$rc -eq 77 ]; then echo "make check: kernel conformance SKIPPED (see above)"; \
@@ -56,8 +61,19 @@ conform: build
 	$(BPFSPEC) conform --generate 20000 --seed 1
 	$(BPFSPEC) verify-diff --generate 20000 --seed 1
 
+# The proofs crate's tests are its harnesses: `make proofs` runs them, with their reports.
 test:
-	$(CARGO) test --workspace --release
+	$(CARGO) test --workspace --release --exclude proofs
+
+proofs:
+	$(CARGO) test -p proofs --release -- --nocapture --test-threads 2
+
+kani:
+	@$(CARGO) kani --version >/dev/null 2>&1 || { \
+		echo "make kani: Kani is not installed here (cargo kani is missing or not set up)."; \
+		echo "The same harnesses run through the exhaustive shim with: make proofs"; \
+		exit 1; }
+	$(CARGO) kani -p proofs
 
 # The fuzz targets are their own workspace (fuzz/Cargo.toml): linted here so they keep
 # building without nightly.
@@ -67,7 +83,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --release -- -D warnings
 	$(CARGO) clippy --manifest-path fuzz/Cargo.toml --all-targets --release -- -D warnings
 
-ci: lint test check
+ci: lint test proofs check
 
 bench: build
 	$(CARGO) bench -p spec --bench step

@@ -31,6 +31,7 @@ pub mod errno;
 pub mod generate;
 pub mod invariants;
 pub mod layout;
+pub mod mutants;
 pub mod op;
 pub mod outcome;
 pub mod prog;

@@ -6,6 +6,7 @@
 
 use super::{Frame, Res};
 use crate::errno::Errno;
+use crate::mutants::{self, Mutant};
 use crate::op::{
     Call, CbIdx, ClockFlags, Key, KfuncFlags, MapIdx, Stmt, Target, TimerFlags, UpdateFlags,
 };
@@ -144,7 +145,7 @@ impl World {
             return Ok(Ret::err(Errno::EBUSY));
         }
         let elem = &self.elems[e];
-        if self.map(elem.map).usercnt == 0 {
+        if self.map(elem.map).usercnt == 0 && !mutants::active(Mutant::AsyncInitIgnoresUsercnt) {
             return Ok(Ret::err(Errno::EPERM));
         }
         if !elem.linked {
@@ -175,7 +176,9 @@ impl World {
             if !self.prog_inc_not_zero(frame.prog) {
                 return Ret::err(Errno::ENOENT);
             }
-            if let Some(p) = prev {
+            if let Some(p) = prev
+                && !mutants::active(Mutant::SetCallbackKeepsPreviousRef)
+            {
                 self.prog_put(p);
             }
         }
@@ -247,7 +250,9 @@ impl World {
         if frame.running_timer() == Some(t.id) {
             return Ret::err(Errno::EDEADLK);
         }
-        if let Some((p, _)) = t.callback {
+        if let Some((p, _)) = t.callback
+            && !mutants::active(Mutant::TimerCancelKeepsProgRef)
+        {
             self.prog_put(p);
         }
         let was_armed = self.dequeue(e, Slot::Timer);

@@ -8,6 +8,7 @@
 //! is running, exactly as in the kernel, but `bpf_prog_inc_not_zero` on it fails.
 
 use super::Frame;
+use crate::mutants::{self, Mutant};
 use crate::op::{MapIdx, ProgIdx};
 use crate::outcome::Unsupported;
 use crate::world::{ElemId, Life, TaskWorkCtx, World};
@@ -86,7 +87,7 @@ impl World {
             m.0
         );
         map.usercnt -= 1;
-        if map.usercnt == 0 {
+        if map.usercnt == 0 && !mutants::active(Mutant::UrefDropKeepsAsyncObjects) {
             let cells: Vec<ElemId> = map.elems.values().copied().collect();
             for e in cells {
                 self.free_fields(e, FreeCause::UrefDrop, None)?;
@@ -107,12 +108,18 @@ impl World {
         self.timer_cancel_and_free(e, frame)?;
         self.wq_cancel_and_free(e);
         self.task_work_cancel_and_free(e);
-        if cause == FreeCause::Element {
+        let releases_kptr = match cause {
+            FreeCause::Element => !mutants::active(Mutant::ElementFreeKeepsKptr),
+            FreeCause::UrefDrop => mutants::active(Mutant::UrefDropReleasesKptrs),
+        };
+        if releases_kptr {
             let elem = &mut self.elems[e];
             // BPF_KPTR_REF: xchg the slot to NULL and release the object (kptr dtor).
             if std::mem::take(&mut elem.kptr) {
                 self.kptr_objects -= 1;
             }
+        }
+        if cause == FreeCause::Element {
             // Map-in-map: the outer element's reference on the inner map.
             if let Some(inner) = self.elems[e].inner.take() {
                 self.map_put(inner);
@@ -154,7 +161,9 @@ impl World {
         if let Some(q) = t.queued {
             self.events.remove(&q);
         }
-        if let Some((p, _)) = t.callback {
+        if let Some((p, _)) = t.callback
+            && !mutants::active(Mutant::CancelAndFreeKeepsProgRef)
+        {
             self.prog_put(p);
         }
         Ok(())
@@ -169,7 +178,9 @@ impl World {
         if let Some(q) = w.queued {
             self.events.remove(&q);
         }
-        if let Some((p, _)) = w.callback {
+        if let Some((p, _)) = w.callback
+            && !mutants::active(Mutant::WqCancelAndFreeKeepsProgRef)
+        {
             self.prog_put(p);
         }
     }
@@ -210,6 +221,9 @@ impl World {
     fn free_map(&mut self, m: MapIdx) -> Result<(), Unsupported> {
         let cells: Vec<ElemId> = self.map(m).elems.values().copied().collect();
         for e in cells {
+            if mutants::active(Mutant::MapFreeDropsKptrsUnreleased) {
+                self.elems[e].kptr = false;
+            }
             self.unlink(e, None)?;
         }
         self.map_mut(m).life = Life::Freed;

@@ -1,0 +1,140 @@
+//! Mutation check (issue 6): each harness of proofs-core fails when the spec rule it checks is
+//! broken. Each test switches one deliberately broken rule on (spec/src/mutants.rs) and runs
+//! the harness through the shim: it must end in a failing path (an assertion), not merely in
+//! a vacuous cover or an exhausted budget.
+
+#![cfg(not(kani))]
+
+use kani::shim::{Harness, Outcome, check};
+use proofs::{kptr, refcount, step, uref};
+use spec::mutants::{self, Mutant};
+
+/// Run `harness` with `mutant` on: it must fail on a path, with `message` in its panic.
+fn caught(mutant: Mutant, harness: &Harness, message: &str) {
+    let report = mutants::with(mutant, || check(harness));
+    let Outcome::Failed {
+        message: m,
+        choices,
+    } = &report.outcome
+    else {
+        panic!("{mutant:?} is not caught by {}: {report}", harness.name);
+    };
+    assert!(
+        m.contains(message),
+        "{mutant:?}: expected `{message}`, got: {m}"
+    );
+    println!(
+        "mutant {mutant:?} caught by {} after {} paths, on a path of {} choices: {}",
+        harness.name,
+        report.paths_checked,
+        choices.len(),
+        m.lines().nth(1).unwrap_or(m)
+    );
+}
+
+#[test]
+fn a_kept_swap_reference_breaks_every_eras_step_invariants() {
+    for harness in [
+        &step::verify_step_preserves_invariants_5_15::HARNESS,
+        &step::verify_step_preserves_invariants_6_1::HARNESS,
+        &step::verify_step_preserves_invariants_6_12::HARNESS,
+        &step::verify_step_preserves_invariants_6_18::HARNESS,
+        &step::verify_step_preserves_invariants_7_0::HARNESS,
+    ] {
+        caught(
+            Mutant::SetCallbackKeepsPreviousRef,
+            harness,
+            "INV-PROG-REFCNT",
+        );
+    }
+}
+
+#[test]
+fn a_kept_swap_reference_is_caught() {
+    caught(
+        Mutant::SetCallbackKeepsPreviousRef,
+        &refcount::verify_async_set_callback_swap_moves_one_reference::HARNESS,
+        "refcnt",
+    );
+}
+
+#[test]
+fn a_cancel_keeping_its_reference_is_caught() {
+    caught(
+        Mutant::TimerCancelKeepsProgRef,
+        &refcount::verify_timer_cancel_drops_the_callback_reference::HARNESS,
+        "refcnt",
+    );
+}
+
+#[test]
+fn a_cancel_and_free_keeping_its_reference_is_caught() {
+    caught(
+        Mutant::CancelAndFreeKeepsProgRef,
+        &refcount::verify_timer_cancel_and_free_drops_each_freed_reference::HARNESS,
+        "refcnt",
+    );
+}
+
+#[test]
+fn a_wq_free_keeping_its_reference_is_caught_at_the_uref_drop() {
+    caught(
+        Mutant::WqCancelAndFreeKeepsProgRef,
+        &refcount::verify_map_put_with_uref_drops_every_async_reference::HARNESS,
+        "refcnt",
+    );
+}
+
+#[test]
+fn a_leaked_timer_reference_is_caught_in_the_free_cascade() {
+    caught(
+        Mutant::CancelAndFreeKeepsProgRef,
+        &refcount::verify_free_map_conserves_prog_refcnt::HARNESS,
+        "refcnt",
+    );
+}
+
+#[test]
+fn async_objects_surviving_the_uref_drop_are_caught() {
+    caught(
+        Mutant::UrefDropKeepsAsyncObjects,
+        &uref::verify_map_put_with_uref_leaves_no_async_object::HARNESS,
+        "usercnt 0 holds no async object",
+    );
+}
+
+#[test]
+fn the_pre_fix_init_order_is_caught() {
+    caught(
+        Mutant::AsyncInitIgnoresUsercnt,
+        &uref::verify_async_init_refused_after_uref_drop::HARNESS,
+        "usercnt 0",
+    );
+}
+
+#[test]
+fn kptrs_freed_by_the_uref_drop_are_caught() {
+    caught(
+        Mutant::UrefDropReleasesKptrs,
+        &kptr::verify_map_put_with_uref_keeps_kptrs::HARNESS,
+        "survives the uref drop",
+    );
+}
+
+#[test]
+fn a_kptr_kept_by_a_freed_element_is_caught() {
+    caught(
+        Mutant::ElementFreeKeepsKptr,
+        &kptr::verify_free_fields_releases_kptr_once::HARNESS,
+        "kptr",
+    );
+}
+
+#[test]
+fn kptrs_dropped_unreleased_by_map_free_are_caught() {
+    caught(
+        Mutant::MapFreeDropsKptrsUnreleased,
+        &kptr::verify_free_map_releases_kptrs_once::HARNESS,
+        "released once each",
+    );
+}
