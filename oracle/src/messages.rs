@@ -11,6 +11,7 @@
 //! said otherwise) and the eras it was checked in. First match wins, so an entry whose line
 //! another entry's fragments also match comes first.
 
+use spec::mutants::{self, Mutant};
 use spec::prog::{Callee, Case, Helper, Insn, Kfunc};
 use spec::{Call, Field, ProgSpec, RejectReason};
 
@@ -350,9 +351,28 @@ const TABLE: &[(&[&str], Reason)] = &[
     ),
 ];
 
+/// The table's entries in order: the fragments a line must hold, and the reason the entry
+/// stands for (a field reason about `bpf_timer`, a function reason naming "?"), for checks
+/// of the table itself (proofs/src/messages.rs).
+pub fn entries() -> impl Iterator<Item = (&'static [&'static str], RejectReason)> {
+    TABLE.iter().map(|&(frags, r)| {
+        let reason = match r {
+            Reason::Fixed(r) => r,
+            Reason::Field(f) => f(Field::Timer),
+            Reason::Func(f, _) => f("?"),
+        };
+        (frags, reason)
+    })
+}
+
 /// The table's entry for a verdict line: the reason and the rest of the line after the
 /// entry's last fragment.
 fn lookup(line: &str) -> Option<(Reason, &str)> {
+    if mutants::active(Mutant::MessageTableGeneralEntryFirst)
+        && line.contains("invalid mem access '")
+    {
+        return Some((Reason::Fixed(RejectReason::InvalidMemAccess), ""));
+    }
     TABLE.iter().find_map(|&(frags, r)| {
         let mut rest = line;
         for f in frags {

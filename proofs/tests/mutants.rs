@@ -6,7 +6,7 @@
 #![cfg(not(kani))]
 
 use kani::shim::{Harness, Outcome, check};
-use proofs::{kptr, refcount, step, uref};
+use proofs::{kfunc_args, kptr, map_uid, messages, refcount, stack_depth, step, uref};
 use spec::mutants::{self, Mutant};
 
 /// Run `harness` with `mutant` on: it must fail on a path, with `message` in its panic.
@@ -136,5 +136,59 @@ fn kptrs_dropped_unreleased_by_map_free_are_caught() {
         Mutant::MapFreeDropsKptrsUnreleased,
         &kptr::verify_free_map_releases_kptrs_once::HARNESS,
         "released once each",
+    );
+}
+
+#[test]
+fn a_stack_check_without_the_callers_frames_is_caught() {
+    caught(
+        Mutant::StackDepthOmitsCallers,
+        &stack_depth::verify_check_max_stack_depth_matches_recursive_definition::HARNESS,
+        "stack of",
+    );
+}
+
+#[test]
+fn a_nine_frame_call_chain_is_caught() {
+    caught(
+        Mutant::CallChainAllowsNineFrames,
+        &stack_depth::verify_check_max_stack_depth_call_chain_limit::HARNESS,
+        "a chain of 9 frames",
+    );
+}
+
+#[test]
+fn an_async_callback_counted_in_its_caller_is_caught() {
+    caught(
+        Mutant::AsyncCallbackCountsInCaller,
+        &stack_depth::verify_check_max_stack_depth_async_callback_is_own_root::HARNESS,
+        "left == right",
+    );
+}
+
+#[test]
+fn a_timer_map_check_without_map_uid_is_caught() {
+    caught(
+        Mutant::TimerInitIgnoresMapUid,
+        &map_uid::verify_check_func_arg_timer_map_uid::HARNESS,
+        "left == right",
+    );
+}
+
+#[test]
+fn an_impl_kfunc_without_its_hidden_argument_is_caught() {
+    caught(
+        Mutant::WqImplWithoutHiddenArg,
+        &kfunc_args::verify_kfunc_args_implicit_pairs_are_a_bijection::HARNESS,
+        "hidden argument",
+    );
+}
+
+#[test]
+fn a_shadowed_message_table_entry_is_caught() {
+    caught(
+        Mutant::MessageTableGeneralEntryFirst,
+        &messages::verify_classify_case_each_entry_is_its_reason::HARNESS,
+        "or_null",
     );
 }

@@ -45,7 +45,31 @@ pub enum Mutant {
     /// `bpf_map_free_deferred` clears the elements' kptr slots without running the kptr
     /// destructor: the objects of a freed map leak. Caught by the kptr map-free harness.
     MapFreeDropsKptrsUnreleased,
-    // verifier mutants (proofs-verifier)
+    // verifier mutants: each names the rule it breaks in spec/src/verify/ (or the oracle's
+    // message table) and the harness of proofs/ that must catch it.
+    /// `check_max_stack_depth` charges each frame its own depth only, not its callers'
+    /// (the combined size of a call chain is never checked). Caught by the stack-depth
+    /// harness.
+    StackDepthOmitsCallers,
+    /// `check_max_stack_depth` follows the address of an async callback as a call (before
+    /// 6.5's "async callbacks don't increase bpf prog stack size unless called directly").
+    /// Caught by the async-root harness.
+    AsyncCallbackCountsInCaller,
+    /// `MAX_CALL_FRAMES` off by one: a chain of nine frames passes. Caught by the call-chain
+    /// harness.
+    CallChainAllowsNineFrames,
+    /// `bpf_timer_init`'s map argument is compared with the timer's map without its
+    /// `map_uid`: two inner maps of one map-in-map pass as one (the hidden map pointer bug of
+    /// timers in inner maps, 3e8ce29850f1). Caught by the map_uid harness.
+    TimerInitIgnoresMapUid,
+    /// `bpf_wq_set_callback_impl`'s hidden `aux__prog` is left out of its prototype: the
+    /// `_impl` form no longer takes its plain form's arguments plus the hidden one. Caught by
+    /// the implicit-args harness.
+    WqImplWithoutHiddenArg,
+    /// The message table tries its general "invalid mem access" entry before the NULL one:
+    /// a maybe-NULL dereference classifies as a plain invalid access. Caught by the message
+    /// table harness.
+    MessageTableGeneralEntryFirst,
 }
 
 #[cfg(feature = "mutants")]

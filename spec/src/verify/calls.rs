@@ -6,6 +6,7 @@
 use super::exec::{Checker, read};
 use super::state::{AsyncKind, MapId, Off, Range, STACK_SIZE, State, TaskPtr, Val};
 use super::{Res, Stop};
+use crate::mutants::{self, Mutant};
 use crate::op::{Field, MapKind, ProgType};
 use crate::outcome::RejectReason;
 use crate::prog::{Callee, Helper, Kfunc, Program, Reg};
@@ -13,7 +14,7 @@ use crate::{Kernel, layout};
 
 /// One argument obligation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Arg {
+pub enum Arg {
     /// `ARG_CONST_MAP_PTR`.
     MapPtr,
     /// `ARG_CONST_MAP_PTR` of `bpf_timer_init`: also the map of the field argument before it
@@ -108,12 +109,17 @@ fn helper_args(h: Helper) -> &'static [Arg] {
     }
 }
 
-fn kfunc_args(k: Kfunc) -> &'static [Arg] {
+/// A kfunc's prototype: its argument obligations in order, `Hidden` for the ones the
+/// verifier fills in.
+pub fn kfunc_args(k: Kfunc) -> &'static [Arg] {
     const WQ: Arg = KfuncField(Field::Wq);
     const TW: Arg = KfuncField(Field::TaskWork);
     match k {
         Kfunc::WqInit => &[WQ, KfuncMap, KfuncScalar],
         Kfunc::WqStart => &[WQ, KfuncScalar],
+        Kfunc::WqSetCallbackImpl if mutants::active(Mutant::WqImplWithoutHiddenArg) => {
+            &[WQ, KfuncCallback, KfuncScalar]
+        }
         Kfunc::WqSetCallbackImpl => &[WQ, KfuncCallback, KfuncScalar, Hidden],
         Kfunc::WqSetCallback => &[WQ, KfuncCallback, KfuncScalar],
         Kfunc::TaskWorkScheduleSignalImpl | Kfunc::TaskWorkScheduleResumeImpl => {
@@ -189,7 +195,7 @@ pub fn check_kfuncs_exist(kernel: &Kernel, prog: &Program, kfuncs: &[Kfunc]) -> 
 
 /// The kfuncs each era's vmlinux BTF has: the `_impl` forms with a hidden `aux` argument on
 /// 6.x, the plain names on 7.0 (`KF_IMPLICIT_ARGS`, b236134f70ba).
-const fn kfunc_exists(kernel: &Kernel, k: Kfunc) -> bool {
+pub const fn kfunc_exists(kernel: &Kernel, k: Kfunc) -> bool {
     let f = &kernel.features;
     match k {
         Kfunc::WqInit | Kfunc::WqStart => f.wq,
@@ -369,7 +375,11 @@ fn discharge(
                 Val::Value { null: 0, .. } => return Err(RejectReason::InnerOfPlainMap.into()),
                 _ => return Err(RejectReason::ArgTypeMismatch.into()),
             };
-            if arg == MapOfField && meta.field_map != Some((map, uid)) {
+            let same = match meta.field_map {
+                Some(f) if mutants::active(Mutant::TimerInitIgnoresMapUid) => f.0 == map,
+                f => f == Some((map, uid)),
+            };
+            if arg == MapOfField && !same {
                 return Err(RejectReason::MapMismatch(Field::Timer).into());
             }
             meta.map = Some((map, uid));

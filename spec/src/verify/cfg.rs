@@ -8,6 +8,7 @@
 //! reaches), so that the passes do not read every instruction again.
 
 use super::{Res, Stop};
+use crate::mutants::{self, Mutant};
 use crate::outcome::RejectReason;
 use crate::prog::{Callee, Imm64, Insn, Kfunc, Program};
 
@@ -486,7 +487,13 @@ impl Graph {
 }
 
 /// `MAX_CALL_FRAMES`.
-pub const MAX_CALL_FRAMES: usize = 8;
+const MAX_CALL_FRAMES: usize = 8;
+
+/// The most frames a call chain may have: `MAX_CALL_FRAMES`, one more with the
+/// `CallChainAllowsNineFrames` mutant.
+pub fn max_call_frames() -> usize {
+    MAX_CALL_FRAMES + usize::from(mutants::active(Mutant::CallChainAllowsNineFrames))
+}
 /// `MAX_BPF_STACK`.
 const MAX_STACK: i64 = 512;
 
@@ -499,7 +506,8 @@ const MAX_STACK: i64 = 512;
 pub fn check_max_stack_depth(code: &Code<'_>, g: &Graph) -> Res<()> {
     let n = code.prog.subprogs.len();
     for root in (0..n).filter(|&s| s == 0 || g.subprogs[s].is_async_cb) {
-        let mut chain = [0; MAX_CALL_FRAMES];
+        // One slot more than a chain may hold (see [`max_call_frames`]).
+        let mut chain = [0; MAX_CALL_FRAMES + 1];
         chain[0] = root as u8;
         walk_depth(code, g, &mut chain, 1, 0)?;
     }
@@ -511,11 +519,16 @@ pub fn check_max_stack_depth(code: &Code<'_>, g: &Graph) -> Res<()> {
 fn walk_depth(
     code: &Code<'_>,
     g: &Graph,
-    chain: &mut [u8; MAX_CALL_FRAMES],
+    chain: &mut [u8; MAX_CALL_FRAMES + 1],
     len: usize,
     below: i64,
 ) -> Res<()> {
     let s = chain[len - 1];
+    let below = if mutants::active(Mutant::StackDepthOmitsCallers) {
+        0
+    } else {
+        below
+    };
     let depth = below + round_up(g.subprogs[usize::from(s)].depth);
     if depth > MAX_STACK {
         return Err(RejectReason::CombinedStackTooLarge.into());
@@ -524,13 +537,16 @@ fn walk_depth(
         to: callee, direct, ..
     } in code.edges(s)
     {
-        if !direct && g.subprogs[usize::from(callee)].is_async_cb {
+        if !direct
+            && g.subprogs[usize::from(callee)].is_async_cb
+            && !mutants::active(Mutant::AsyncCallbackCountsInCaller)
+        {
             continue;
         }
         if chain[..len].contains(&callee) {
             return Err(Stop::Unsupported("recursive calls"));
         }
-        if len >= MAX_CALL_FRAMES {
+        if len >= max_call_frames() {
             return Err(RejectReason::CallStackTooDeep.into());
         }
         chain[len] = callee;

@@ -8,7 +8,7 @@
 //! terminate).
 
 use super::calls::{self, Effect};
-use super::cfg::{Code, Graph, MAX_CALL_FRAMES};
+use super::cfg::{Code, Graph, max_call_frames};
 use super::state::{
     AsyncKind, Entry, MapId, Off, Range, STACK_SIZE, State, TaskPtr, Val, add_ranges,
 };
@@ -546,7 +546,7 @@ impl<'a> Checker<'a> {
             st.set(Reg::R0, Val::UNKNOWN);
             return Ok(Flow::Next);
         }
-        if st.frames.len() >= MAX_CALL_FRAMES {
+        if st.frames.len() >= max_call_frames() {
             return Err(RejectReason::CallStackTooDeep.into());
         }
         if st.frames.iter().any(|f| f.subprog == s) {

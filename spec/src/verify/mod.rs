@@ -21,6 +21,8 @@ mod cfg;
 mod exec;
 mod state;
 
+pub use calls::{Arg, kfunc_args, kfunc_exists};
+
 use crate::era::Kernel;
 use crate::errno::Errno;
 use crate::op::{MapIdx, MapKind, ValueLayout};
