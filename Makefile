@@ -21,6 +21,12 @@
 #                harness with paths checked / pruned and covers hit, then the mutation checks
 #   make kani    the same harnesses under the real Kani (cargo kani); fails, saying so, where
 #                Kani is not installed
+#   make matrix  the conformance suite on real Debian kernels of every era (6.1, 6.12,
+#                6.12 PREEMPT_RT, 7.x) booted under QEMU (TCG), and on this host, as a table;
+#                fetches the kernels into $(VM_CACHE) first (vm/fetch-kernels.sh). `make check`
+#                runs it when that cache holds kernels (never on a fresh clone)
+#   make fuzz-vm T=runtime|verifier SECS=S [K=kernel]  a bounded differential fuzz campaign
+#                inside a guest: the host kernel is never fuzzed open-ended
 #   make fuzz-smoke  each cargo-fuzz target for a bounded time (nightly; installs cargo-fuzz):
 #                spec_step, scenario_parse (seeded with the corpus), runtime_diff and
 #                verifier_diff (the kernel)
@@ -33,7 +39,13 @@ VERIFIER_CASES := spec/testdata/verifier
 VERIFY_DIFF_CI ?= 3000
 BPFSPEC := target/release/bpfspec
 
-.PHONY: check ci test lint bench build conform fuzz-smoke races proofs kani
+.PHONY: check ci test lint bench build conform fuzz-smoke races proofs kani matrix \
+	matrix-cached fuzz-vm guest vm-tools
+
+# The kernel matrix: kernel images (gitignored), the static bpfspec the guests run.
+VM_CACHE := target/vm-cache
+GUEST := target/static/x86_64-unknown-linux-gnu/release/bpfspec
+MATRIX_GENERATE ?= 2000
 
 build:
 	$(CARGO) build --release -p bpfspec
@@ -50,6 +62,8 @@ check: build proofs
 	if [ $$rc -eq 77 ]; then echo "make check: verifier differential SKIPPED (see above)"; \
 	elif [ $$rc -ne 0 ]; then exit $$rc; fi
 	$(BPFSPEC) races
+	@if ls $(VM_CACHE)/*/vmlinuz >/dev/null 2>&1; then $(MAKE) --no-print-directory matrix-cached; \
+	else echo "make check: kernel matrix SKIPPED (no kernel images in $(VM_CACHE); make matrix fetches them)"; fi
 
 races: build
 	$(BPFSPEC) races
@@ -74,6 +88,30 @@ kani:
 		echo "The same harnesses run through the exhaustive shim with: make proofs"; \
 		exit 1; }
 	$(CARGO) kani -p proofs
+
+# The guests' bpfspec: static, so that the initramfs needs no libraries.
+guest:
+	RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=target/static \
+		$(CARGO) build --release -p bpfspec --target x86_64-unknown-linux-gnu
+
+vm-tools:
+	@command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null && [ -x /bin/busybox ] || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		qemu-system-x86 busybox-static cpio
+
+matrix: vm-tools
+	vm/fetch-kernels.sh $(VM_CACHE)
+	$(MAKE) --no-print-directory matrix-cached
+
+matrix-cached: build guest vm-tools
+	$(BPFSPEC) matrix --cache $(VM_CACHE) --guest $(GUEST) --generate $(MATRIX_GENERATE)
+
+T ?= runtime
+SECS ?= 300
+K ?= 6.12
+fuzz-vm: build guest vm-tools
+	vm/fetch-kernels.sh $(VM_CACHE) $(K)
+	$(BPFSPEC) matrix --cache $(VM_CACHE) --guest $(GUEST) --kernels $(K) --fuzz $(T) --secs $(SECS)
 
 # The fuzz targets are their own workspace (fuzz/Cargo.toml): linted here so they keep
 # building without nightly.

@@ -12,6 +12,9 @@
 //!   with the kernel's verifier on verifier case files (`*.bpfv`) or generated programs.
 //! * `bpfspec races [NAME...]` checks the race catalogue (`harnesses`) with loom and shuttle:
 //!   every buggy design found, every fixed design clean, as a table.
+//! * `bpfspec matrix [--kernels K,...]` runs the conformance suite on real kernels of every
+//!   era under QEMU and on this host, as a table (`--fuzz TARGET --secs S`: a bounded fuzz
+//!   campaign in a guest instead).
 //!
 //! Exit status: 0 when everything agrees, 1 on a mismatch, an unsupported step or a spec
 //! panic (`record`: a file not recorded), 2 on a usage error or a file that does not parse,
@@ -20,6 +23,7 @@
 mod check;
 mod conform;
 mod files;
+mod matrix;
 mod predict;
 mod races;
 mod record;
@@ -134,6 +138,44 @@ enum Command {
         )]
         replay_shuttle: Option<String>,
     },
+    Matrix(MatrixArgs),
+}
+
+/// The conformance suite on each era's kernel (`vm/fetch-kernels.sh` caches them) booted
+/// under QEMU, and on this host, as one table; or a bounded fuzz campaign in a guest.
+#[derive(Debug, clap::Args)]
+struct MatrixArgs {
+    /// Kernels of the cache to boot (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    kernels: Vec<String>,
+    /// The kernel cache of vm/fetch-kernels.sh.
+    #[arg(long, value_name = "DIR", default_value = "target/vm-cache")]
+    cache: PathBuf,
+    /// The static bpfspec the guests run.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "target/static/x86_64-unknown-linux-gnu/release/bpfspec"
+    )]
+    guest: PathBuf,
+    /// The scenario corpus (with the verifier cases in its verifier/ directory).
+    #[arg(long, value_name = "DIR", default_value = "spec/testdata")]
+    testdata: PathBuf,
+    /// Generated scenarios and generated programs per kernel.
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    generate: u64,
+    /// Guests booted at once.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// A guest's time limit, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 900)]
+    timeout: u64,
+    /// Instead of the suite: fuzz `runtime` or `verifier` differentially in each guest.
+    #[arg(long, value_name = "TARGET")]
+    fuzz: Option<String>,
+    /// How long the fuzz campaign runs, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 60, requires = "fuzz")]
+    secs: u64,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -217,6 +259,18 @@ fn main() -> ExitCode {
             }),
             replay_loom,
             replay_shuttle,
+        }),
+        Command::Matrix(m) => matrix::run(&matrix::Opts {
+            kernels: m.kernels,
+            cache: m.cache,
+            guest: m.guest,
+            testdata: m.testdata,
+            generate: m.generate,
+            jobs: m.jobs,
+            timeout: std::time::Duration::from_secs(
+                m.timeout + m.fuzz.as_ref().map_or(0, |_| m.secs),
+            ),
+            fuzz: m.fuzz.map(|t| (t, m.secs)),
         }),
     }
 }

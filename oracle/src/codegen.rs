@@ -487,7 +487,11 @@ impl Gen<'_, '_> {
                 self.asm.call_kfunc(k.btf_id);
             }
             Call::KptrXchg { new, .. } => {
-                let release = self.kfunc(ks.task_release, "bpf_task_release")?;
+                // The task kfuncs make and drop the objects a kptr holds: the oracle's own
+                // means, not the program's (absent before 6.2).
+                let release = ks
+                    .task_release
+                    .ok_or(Refusal::Cannot("no bpf_task_release to drop a kptr"))?;
                 let a = &mut self.asm;
                 // The verifier walks the fall-through first: keep the call on it, so that
                 // the first error it reports is the statement's, as in the spec's order.

@@ -292,6 +292,12 @@ const TABLE: &[(&[&str], Reason)] = &[
         &["helper call might sleep in a non-sleepable prog"],
         Reason::Fixed(RejectReason::HelperMightSleep),
     ),
+    // The same, 7.x: "sleepable helper %s#%d in non-sleepable prog" (observed on 7.2 in the
+    // VM matrix).
+    (
+        &["sleepable helper ", " in non-sleepable prog"],
+        Reason::Fixed(RejectReason::HelperMightSleep),
+    ),
     // `check_max_stack_depth_subprog`: "combined stack size of %d calls is %d. Too large".
     (
         &["combined stack size of ", "Too large"],
@@ -538,9 +544,11 @@ pub const FOLLOW_UPS: [&str; 3] = [
     " would lead to reference leak",
 ];
 
-/// The statistics the verifier prints after its verdict (`print_verification_stats`).
+/// The statistics the verifier prints after its verdict (`print_verification_stats`; 7.x adds
+/// an "insns processed %d" line, observed on 7.2 in the VM matrix).
 pub fn is_statistics(l: &str) -> bool {
     l.starts_with("processed ")
+        || l.starts_with("insns processed ")
         || l.starts_with("verification time")
         || l.starts_with("stack depth")
 }

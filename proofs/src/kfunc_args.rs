@@ -5,12 +5,14 @@
 //! and each era has exactly one form of each pair.
 //!
 //! Bounds: every kfunc of the program model (`Kfunc::ALL`), every pair of them, every era:
-//! exhaustive.
+//! exhaustive. Through the whole verifier: a SchedCls program registering a wq or task_work
+//! callback by the era's form, each of R1 to R5 left unset in turn, every era with the kind.
 
-use spec::Kernel;
-use spec::prog::Kfunc;
-use spec::verify::{Arg, kfunc_args, kfunc_exists};
+use spec::prog::{Kfunc, Reg};
+use spec::verify::{Arg, Verdict, kfunc_args, kfunc_exists, verify};
+use spec::{Kernel, ProgType, RejectReason};
 
+use crate::programs::{Async, Registration, registering_case};
 use crate::universe::{any_era, any_of};
 
 /// The plain form of an `_impl` kfunc: the kfunc named like it without the suffix.
@@ -82,4 +84,57 @@ pub fn verify_kfunc_exists_one_form_per_era() {
     }
     kani::cover!(has_impl, "an era of _impl forms");
     kani::cover!(has_plain, "an era of implicit arguments");
+}
+
+/// verifier.c `check_kfunc_args` on the `_impl` forms (6.10 to 6.x: the trailing
+/// `aux__prog`, a `__prog` argument, is skipped and `fixup_kfunc_call` fills it in) and
+/// 7.0's `KF_IMPLICIT_ARGS` (b236134f70ba: the plain form has no such argument): a program
+/// must set exactly the visible arguments, those of the kernel prototypes
+/// `bpf_wq_set_callback(wq, callback_fn, flags)` and
+/// `bpf_task_work_schedule_signal(task, tw, map__map, callback)`; an unset visible one is
+/// "R%d !read_ok" (but an unset callback argument leaves the callback unreachable,
+/// "unreachable insn"), the hidden one may be left unset.
+#[kani::proof]
+#[kani::unwind(7)] // the choice among six registers and the five argument registers
+pub fn verify_kfunc_args_hidden_arg_never_read() {
+    let era = any_era(|f| f.wq);
+    let kind = any_of(&[Async::Wq, Async::TaskWork]);
+    let f = era.features();
+    kani::assume(kind.in_era(&f));
+    let unset = any_of(&[None, Some(1), Some(2), Some(3), Some(4), Some(5)]);
+    let reg = Registration {
+        unset: unset.map(Reg),
+        ..Registration::of(kind)
+    };
+    let c = registering_case(
+        &f,
+        ProgType::SchedCls,
+        false,
+        reg,
+        |_| {},
+        |b| {
+            b.ret(0);
+        },
+    );
+    let verdict = verify(&Kernel::new(era), &c);
+    // The visible arguments, and the one that is the callback.
+    let (visible, callback) = match kind {
+        Async::Wq => (3, 2),
+        _ => (4, 4),
+    };
+    let expected = match unset {
+        // The callback is reached only through its address (`check_cfg`, before the walk).
+        Some(r) if r == callback => Verdict::Reject(RejectReason::UnreachableInsn),
+        Some(r) if r <= visible => Verdict::Reject(RejectReason::UninitRegister),
+        _ => Verdict::Accept,
+    };
+    assert_eq!(verdict, expected, "{kind:?} on {era:?}, unset: {unset:?}");
+    kani::cover!(
+        !f.implicit_kfunc_args && unset == Some(visible + 1) && verdict == Verdict::Accept,
+        "an _impl form with its aux__prog register unset"
+    );
+    kani::cover!(
+        f.implicit_kfunc_args && unset == Some(visible) && verdict != Verdict::Accept,
+        "the last visible argument of a KF_IMPLICIT_ARGS kfunc is read"
+    );
 }

@@ -1,12 +1,14 @@
-//! Mutation check (issue 6): each harness of proofs-core fails when the spec rule it checks is
-//! broken. Each test switches one deliberately broken rule on (spec/src/mutants.rs) and runs
+//! Mutation check (issue 6): each harness fails when the spec rule it checks is broken. Each test switches one deliberately broken rule on (spec/src/mutants.rs) and runs
 //! the harness through the shim: it must end in a failing path (an assertion), not merely in
 //! a vacuous cover or an exhausted budget.
 
 #![cfg(not(kani))]
 
 use kani::shim::{Harness, Outcome, check};
-use proofs::{kfunc_args, kptr, map_uid, messages, refcount, stack_depth, step, uref};
+use proofs::{
+    async_callbacks, kfunc_args, kfunc_sets, kptr, map_uid, messages, refcount, stack_depth, step,
+    uref,
+};
 use spec::mutants::{self, Mutant};
 
 /// Run `harness` with `mutant` on: it must fail on a path, with `message` in its panic.
@@ -190,5 +192,59 @@ fn a_shadowed_message_table_entry_is_caught() {
         Mutant::MessageTableGeneralEntryFirst,
         &messages::verify_classify_case_each_entry_is_its_reason::HARNESS,
         "or_null",
+    );
+}
+
+#[test]
+fn a_task_work_callback_on_the_fields_map_is_caught() {
+    caught(
+        Mutant::TaskWorkCallbackGetsFieldMap,
+        &async_callbacks::verify_push_async_cb_entry_registers::HARNESS,
+        "TaskWork callback, LoadTimer, map m1",
+    );
+}
+
+#[test]
+fn a_task_work_callback_held_to_return_zero_is_caught() {
+    caught(
+        Mutant::AsyncReturnRangeIgnoresKind,
+        &async_callbacks::verify_async_return_range_per_kind::HARNESS,
+        "TaskWork callback returning",
+    );
+}
+
+#[test]
+fn a_sleepable_timer_callback_is_caught() {
+    caught(
+        Mutant::TimerCallbackSleepable,
+        &async_callbacks::verify_async_cb_sleepable_per_kind::HARNESS,
+        "Timer callback",
+    );
+}
+
+#[test]
+fn task_kfuncs_in_every_program_type_are_caught() {
+    caught(
+        Mutant::GenericKfuncSetForEveryProgType,
+        &kfunc_sets::verify_kfunc_allowed_per_prog_type::HARNESS,
+        "right: Reject(KfuncNotAllowed",
+    );
+}
+
+#[test]
+fn a_hidden_argument_read_as_visible_is_caught() {
+    caught(
+        Mutant::ImplHiddenArgRead,
+        &kfunc_args::verify_kfunc_args_hidden_arg_never_read::HARNESS,
+        "unset: Some(4)",
+    );
+}
+
+#[test]
+fn async_callbacks_counted_in_their_registrar_are_caught_in_any_call_graph() {
+    caught(
+        Mutant::AsyncCallbackCountsInCaller,
+        &stack_depth::verify_check_max_stack_depth_async_roots_match_recursive_definition::HARNESS,
+        "stack of",
     );
 }

@@ -65,6 +65,8 @@ impl Era {
             array_lookup_elides_null: false,
             task_kfuncs_in_tracepoints: false,
             kfunc_args_trusted_by_default: false,
+            wq_map_field_checks: false,
+            task_kfuncs: false,
         };
         match self {
             Era::V5_15 => v5_15,
@@ -81,12 +83,14 @@ impl Era {
                 wq: true,
                 defer_free_in_callback: true,
                 task_kfuncs_in_tracepoints: true,
+                task_kfuncs: true,
+                preempt_rt_rejects_timer: true,
                 ..Era::V6_1.features()
             },
             Era::V6_18 => Features {
                 task_work: true,
-                preempt_rt_rejects_timer: true,
                 array_lookup_elides_null: true,
+                wq_map_field_checks: true,
                 ..Era::V6_12.features()
             },
             Era::V7_0 => Features {
@@ -163,7 +167,8 @@ pub struct Features {
     /// `bpf_task_work` and `bpf_task_work_schedule_{signal,resume}` (Sep 2025, v6.18).
     pub task_work: bool,
     /// With `CONFIG_PREEMPT_RT` the verifier rejects `bpf_timer` ("bpf: Reject bpf_timer for
-    /// PREEMPT_RT", e25ddfb388c8, v6.18).
+    /// PREEMPT_RT", e25ddfb388c8, v6.18; in 6.12.y as a stable backport: Debian's
+    /// 6.12.117-rt rejects it, observed in the VM matrix).
     pub preempt_rt_rejects_timer: bool,
     /// The `bpf_timer_cancel_async` kfunc (a7e172aa4ca2, v7.0).
     pub timer_cancel_async: bool,
@@ -205,6 +210,19 @@ pub struct Features {
     /// Every kfunc's pointer arguments are trusted unless marked otherwise (`KF_TRUSTED_ARGS`
     /// by default, v7.0): a maybe-NULL argument is refused before its kind is looked at.
     pub kfunc_args_trusted_by_default: bool,
+    /// `process_wq_func` checks a `bpf_wq` argument's map like the timer's
+    /// (`check_map_field_pointer`: BTF, then "map '%s' has no valid bpf_wq"): "bpf: Use
+    /// check_map_field_pointer for wq" (Fixes d940c9b94d7e; in 6.18.y as a stable backport,
+    /// observed on 6.18.44). Before (6.10 to 6.17; Debian's 6.12.117 observed in the VM
+    /// matrix) it compares the offset with the record's `wq_off` only: a map whose value has
+    /// other special fields but no wq gives "off %lld doesn't point to 'struct bpf_wq' that is
+    /// at -22", and a map without a BTF record makes the verifier read through NULL (a kernel
+    /// oops, seen in the 6.12 guest).
+    pub wq_map_field_checks: bool,
+    /// `bpf_task_from_pid` and `bpf_task_release` ("bpf: Add kfuncs for storing struct
+    /// task_struct * as a kptr", 90660309b0c7, and 3f0e6f2b41d3, v6.2): Debian's 6.1.0-56
+    /// rejects them as unknown, observed in the VM matrix.
+    pub task_kfuncs: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.

@@ -70,6 +70,25 @@ pub enum Mutant {
     /// a maybe-NULL dereference classifies as a plain invalid access. Caught by the message
     /// table harness.
     MessageTableGeneralEntryFirst,
+    /// A task_work callback starts on the element of the field's map, as timer and wq
+    /// callbacks do, not on that of the kfunc's map argument
+    /// (`set_task_work_schedule_callback_state`: the spec's rule before the verifier
+    /// differential found it, regression `task_work_callback_gets_the_map_argument_element`).
+    /// Caught by the callback entry-registers harness.
+    TaskWorkCallbackGetsFieldMap,
+    /// Every async callback must return 0, a task_work callback too (whose range is any
+    /// `int`). Caught by the callback return-range harness.
+    AsyncReturnRangeIgnoresKind,
+    /// A timer callback is verified as sleepable, as wq and task_work callbacks are: a
+    /// sleeping helper would run in the hrtimer's softirq. Caught by the callback sleepable
+    /// harness.
+    TimerCallbackSleepable,
+    /// `generic_kfunc_set` (`bpf_task_from_pid`, `bpf_task_release`) registered for every
+    /// program type, as `common_kfunc_set` is. Caught by the kfunc-set harness.
+    GenericKfuncSetForEveryProgType,
+    /// The hidden `aux__prog` argument of an `_impl` kfunc is read as a visible one: a program
+    /// that leaves it unset, as it may, is refused. Caught by the hidden-argument harness.
+    ImplHiddenArgRead,
 }
 
 #[cfg(feature = "mutants")]

@@ -332,6 +332,9 @@ pub enum Unsupported {
     /// when a statement's map index names another map at run time than at load (indices
     /// resolve modulo the map table, which may have grown since).
     ProgramUpdatesMapInMap,
+    /// This era's verifier oopses on the program (the reason says where): the spec does not
+    /// predict a crash, and the oracle must not load it.
+    KernelOops(&'static str),
     /// Produced by the kernel oracle, not the spec: the step cannot be driven on this host's
     /// kernel (the reason names why: a program type that cannot load or run here, a hazard
     /// the oracle refuses, a limit of its code generator).
@@ -344,6 +347,7 @@ impl fmt::Display for Unsupported {
             Unsupported::AsyncInDeletedElement => {
                 f.write_str("async object created in a deleted element: depends on element reuse")
             }
+            Unsupported::KernelOops(why) => write!(f, "this era's kernel oopses: {why}"),
             Unsupported::KernelUseAfterFree => {
                 f.write_str("this era's kernel has a use-after-free here (CVE-2024-41045)")
             }

@@ -9,7 +9,7 @@ use crate::Features;
 use crate::op::{
     Call, CbIdx, Field, MapIdx, MapRef, MapSpec, ProgSpec, ProgType, Stmt, Target, ValueLayout,
 };
-use crate::outcome::RejectReason;
+use crate::outcome::{Outcome, RejectReason, Unsupported};
 use crate::world::World;
 
 /// `add_subprog_and_kfunc`, the first pass: every kfunc must exist (else the loader fails
@@ -93,11 +93,16 @@ fn exists(w: &World, call: &Call) -> Result<(), RejectReason> {
     }
 }
 
+/// What the 6.10 to 6.17 verifiers do with a `bpf_wq` argument in a map without a BTF record
+/// (no special field): `process_wq_func` reads `map->record->wq_off` through NULL.
+pub const WQ_WITHOUT_RECORD: &str =
+    "process_wq_func reads the BTF record of a map value without special fields (6.10 to 6.17)";
+
 /// `do_check`, the instruction walk, once the maps are resolved.
-pub fn check(w: &World, spec: &ProgSpec) -> Result<(), RejectReason> {
+pub fn check(w: &World, spec: &ProgSpec) -> Result<(), Outcome> {
     // The self element is looked up first, then each live statement of `main` in order.
     if let Some(r) = spec.self_map {
-        check_inner(w, r)?;
+        check_inner(w, r).map_err(Outcome::Reject)?;
     }
     let live = (0..spec.main.len()).filter(|&i| !spec.is_dead(i));
     let mut pending = Vec::new();
@@ -136,7 +141,7 @@ fn walk<'a>(
     body: impl Iterator<Item = &'a Stmt>,
     this: Option<MapRef>,
     pending: &mut Vec<(CbIdx, MapRef)>,
-) -> Result<(), RejectReason> {
+) -> Result<(), Outcome> {
     for stmt in body {
         let map = match stmt.call.target() {
             Target::SelfElem => this,
@@ -166,57 +171,73 @@ fn check_inner(w: &World, r: MapRef) -> Result<(), RejectReason> {
 }
 
 /// One call of `spec` on an element of `map` (`None`: unknown).
-fn check_call(
-    w: &World,
-    spec: &ProgSpec,
-    map: Option<MapRef>,
-    call: &Call,
-) -> Result<(), RejectReason> {
+fn check_call(w: &World, spec: &ProgSpec, map: Option<MapRef>, call: &Call) -> Result<(), Outcome> {
     let f = w.kernel.features;
     if let Target::Elem(e) = call.target() {
-        check_inner(w, e.map)?;
+        check_inner(w, e.map).map_err(Outcome::Reject)?;
     }
     // `adjust_ptr_min_max_vals`: the field pointer is made before the call.
     if call.field().is_some() && target_map(w, map).is_some_and(|m| m.kind.is_map_in_map()) {
-        return Err(RejectReason::FieldOfMapInMap);
+        return Err(Outcome::Reject(RejectReason::FieldOfMapInMap));
     }
-    exists(w, call)?;
+    exists(w, call).map_err(Outcome::Reject)?;
     // `check_helper_call`: `fn->gpl_only` (the bpf_timer_* helpers; kfuncs were checked
     // early).
     if call.field() == Some(Field::Timer) && !spec.gpl {
-        return Err(RejectReason::GplOnly(call.kernel_name()));
+        return Err(Outcome::Reject(RejectReason::GplOnly(call.kernel_name())));
     }
     // `record_func_map`: a program may not update or delete in a map created with
     // `BPF_F_RDONLY_PROG` (since 5.2, 591fe9888d78). Found by the kernel oracle.
     if matches!(call, Call::MapUpdate { .. } | Call::MapDelete { .. })
         && target_map(w, map).is_some_and(|m| m.flags.rdonly_prog)
     {
-        return Err(RejectReason::WriteIntoMapForbidden);
+        return Err(Outcome::Reject(RejectReason::WriteIntoMapForbidden));
     }
     // `check_map_func_compatibility`: a map-in-map allows only `bpf_map_lookup_elem`.
     if matches!(call, Call::MapUpdate { .. } | Call::MapDelete { .. })
         && target_map(w, map).is_some_and(|m| m.kind.is_map_in_map())
     {
-        return Err(RejectReason::MapTypeNotForFunc);
+        return Err(Outcome::Reject(RejectReason::MapTypeNotForFunc));
     }
     let Some(field) = call.field() else {
         return Ok(());
     };
-    // `process_timer_func` (since 6.18, e25ddfb388c8).
-    if field == Field::Timer && w.kernel.preempt_rt && f.preempt_rt_rejects_timer {
-        return Err(RejectReason::TimerOnPreemptRt);
-    }
     // `process_timer_func` / `process_wq_func` / `process_kptr_func` /
     // `check_map_field_pointer`: the pointer must be to that field of a map value.
+    if let Some(map) = target_map(w, map)
+        && field == Field::Wq
+        && !f.wq_map_field_checks
+    {
+        // `process_wq_func` before `check_map_field_pointer` (6.10 to 6.17): the offset
+        // against the record's `wq_off`, read through NULL when the value has no record.
+        if !map.value.has_special_fields() {
+            return Err(Outcome::Unsupported(Unsupported::KernelOops(
+                WQ_WITHOUT_RECORD,
+            )));
+        }
+        if map.value.wq == 0 {
+            return Err(Outcome::Reject(RejectReason::FieldOffsetMismatch(
+                Field::Wq,
+            )));
+        }
+    }
     if let Some(map) = target_map(w, map)
         && map.value.count(field) == 0
     {
         // `process_kptr_func`: a value with only an untrusted kptr has kptrs, none at the
         // referenced kptr's offset ("off=%d doesn't point to kptr").
         if field == Field::Kptr && map.value.kptr_untrusted > 0 {
-            return Err(RejectReason::FieldOffsetMismatch(Field::Kptr));
+            return Err(Outcome::Reject(RejectReason::FieldOffsetMismatch(
+                Field::Kptr,
+            )));
         }
-        return Err(RejectReason::NoValidField(field));
+        return Err(Outcome::Reject(RejectReason::NoValidField(field)));
+    }
+    // `process_timer_func` (e25ddfb388c8, v6.18 and 6.12.y), once the field pointer is
+    // checked: on 6.12-rt a timer call on a map without a timer is "has no valid bpf_timer"
+    // (observed in the VM matrix).
+    if field == Field::Timer && w.kernel.preempt_rt && f.preempt_rt_rejects_timer {
+        return Err(Outcome::Reject(RejectReason::TimerOnPreemptRt));
     }
     Ok(())
 }

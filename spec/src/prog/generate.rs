@@ -255,7 +255,14 @@ pub fn case(u: &mut Unstructured<'_>, kernel: &Kernel) -> Result<Case> {
     };
     let f = &kernel.features;
     let mut fields: Vec<Field> = vec![Field::Timer];
-    if f.wq {
+    // Before `process_wq_func` used `check_map_field_pointer` (6.10 to 6.17), a wq argument
+    // into a map without a BTF record makes the verifier read through NULL, and a variable
+    // offset is judged by its known bits: those faults leave wq out there.
+    let wq_hazard = matches!(
+        fault,
+        Some(Fault::MissingField | Fault::NoBtf | Fault::VariableFieldOffset)
+    );
+    if f.wq && (f.wq_map_field_checks || !wq_hazard) {
         fields.push(Field::Wq);
     }
     if f.task_work {

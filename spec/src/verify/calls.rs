@@ -164,8 +164,9 @@ const fn async_kind(c: Callee) -> Option<AsyncKind> {
 
 /// `callback_ret_range`: timer and wq callbacks return 0 (`set_timer_callback_state`), a
 /// task_work callback any `int` (`set_task_work_schedule_callback_state`, 6.18).
-pub const fn async_return_range(kind: AsyncKind) -> (i64, i64) {
+pub fn async_return_range(kind: AsyncKind) -> (i64, i64) {
     match kind {
+        _ if mutants::active(Mutant::AsyncReturnRangeIgnoresKind) => (0, 0),
         AsyncKind::Timer | AsyncKind::Wq => (0, 0),
         AsyncKind::TaskWork => (i32::MIN as i64, i32::MAX as i64),
     }
@@ -173,8 +174,8 @@ pub const fn async_return_range(kind: AsyncKind) -> (i64, i64) {
 
 /// `is_async_cb_sleepable`: timer callbacks never sleep, wq and task_work callbacks always
 /// may (since 6.10, "add is_sleepable argument to push_callback_call").
-pub const fn async_cb_sleepable(kind: AsyncKind) -> bool {
-    !matches!(kind, AsyncKind::Timer)
+pub fn async_cb_sleepable(kind: AsyncKind) -> bool {
+    !matches!(kind, AsyncKind::Timer) || mutants::active(Mutant::TimerCallbackSleepable)
 }
 
 /// `add_subprog_and_kfunc` / `add_kfunc_call`: each kfunc `prog` calls (`kfuncs`, in
@@ -208,15 +209,16 @@ pub const fn kfunc_exists(kernel: &Kernel, k: Kfunc) -> bool {
             f.task_work && f.implicit_kfunc_args
         }
         Kfunc::TimerCancelAsync => f.timer_cancel_async,
-        Kfunc::TaskFromPid | Kfunc::TaskRelease => f.kptr,
+        Kfunc::TaskFromPid | Kfunc::TaskRelease => f.task_kfuncs,
     }
 }
 
 /// The program types whose kfunc sets hold `k` (`register_btf_kfunc_id_set` in helpers.c:
 /// the `generic_kfunc_set` of the task kfuncs is registered for a list of types, the
 /// `common_kfunc_set` of the wq / task_work / timer kfuncs for every type).
-const fn kfunc_allowed(f: &crate::Features, ty: ProgType, k: Kfunc) -> bool {
+fn kfunc_allowed(f: &crate::Features, ty: ProgType, k: Kfunc) -> bool {
     match k {
+        _ if mutants::active(Mutant::GenericKfuncSetForEveryProgType) => true,
         Kfunc::TaskFromPid | Kfunc::TaskRelease => match ty {
             ProgType::SchedCls
             | ProgType::Xdp
@@ -281,7 +283,7 @@ pub fn check_call(c: &mut Checker<'_>, st: &State, callee: Callee) -> Res<Effect
     let mut meta = Meta::default();
     for (i, &arg) in args.iter().enumerate() {
         let r = Reg::ARGS[i];
-        if arg == Hidden {
+        if arg == Hidden && !mutants::active(Mutant::ImplHiddenArgRead) {
             continue;
         }
         let v = read(st, r)?;
@@ -318,8 +320,10 @@ pub fn check_call(c: &mut Checker<'_>, st: &State, callee: Callee) -> Res<Effect
     // verifier differential (regression `task_work_callback_gets_the_map_argument_element`).
     let callback = async_kind(callee).map(|kind| {
         let (map, uid) = match kind {
-            AsyncKind::TaskWork => meta.map,
-            AsyncKind::Timer | AsyncKind::Wq => meta.field_map,
+            AsyncKind::TaskWork if !mutants::active(Mutant::TaskWorkCallbackGetsFieldMap) => {
+                meta.map
+            }
+            AsyncKind::TaskWork | AsyncKind::Timer | AsyncKind::Wq => meta.field_map,
         }
         .expect("a callback registration has a field and a map argument");
         AsyncCb {
@@ -415,13 +419,15 @@ fn discharge(
                 }
                 .into());
             };
+            field_pointer(c, map, off, f)?;
+            // `process_timer_func` (e25ddfb388c8, v6.18 and 6.12.y), once the field pointer
+            // is checked (see `crate::verifier::check`).
             if f == Field::Timer
                 && c.kernel.preempt_rt
                 && c.kernel.features.preempt_rt_rejects_timer
             {
                 return Err(RejectReason::TimerOnPreemptRt.into());
             }
-            field_pointer(c, map, off, f)?;
             meta.field_map = Some((map, uid));
             Ok(())
         }
@@ -567,6 +573,9 @@ fn stack_range(c: &mut Checker<'_>, st: &State, frame: u8, off: i64, size: i64) 
 /// ("map '%s' has to have BTF in order to use %s"), holding the field ("map '%s' has no valid
 /// %s"), at the field ("off %lld doesn't point to 'struct %s' that is at %d").
 fn field_pointer(c: &Checker<'_>, map: MapId, off: Off, f: Field) -> Res<()> {
+    if f == Field::Wq && !c.kernel.features.wq_map_field_checks {
+        return wq_record_offset(c, map, off);
+    }
     let Off::Const(off) = off else {
         return Err(RejectReason::FieldNotConstOffset(f).into());
     };
@@ -581,6 +590,28 @@ fn field_pointer(c: &Checker<'_>, map: MapId, off: Off, f: Field) -> Res<()> {
         Err(RejectReason::FieldOffsetMismatch(f).into())
     } else {
         Ok(())
+    }
+}
+
+/// `process_wq_func` before it used `check_map_field_pointer` (6.10 to 6.17): the offset
+/// (the known bits of a variable one: Debian's 6.12.117 accepts wq_failures.c's
+/// `test_bad_wq_off`, observed in the VM matrix) against the record's `wq_off`, -EINVAL when
+/// the value has none ("off %lld doesn't point to 'struct bpf_wq' that is at %d"); the record
+/// of a map without one is read through NULL.
+fn wq_record_offset(c: &Checker<'_>, map: MapId, off: Off) -> Res<()> {
+    let Off::Const(off) = off else {
+        return Err(Stop::Unsupported(
+            "a variable offset to a bpf_wq (6.10 to 6.17 compare its known bits)",
+        ));
+    };
+    let info = c.map_info(map);
+    if !info.btf || !info.recorded.has_special_fields() {
+        return Err(Stop::Unsupported(crate::verifier::WQ_WITHOUT_RECORD));
+    }
+    if info.recorded.wq > 0 && i64::from(layout::offset(Field::Wq)) == off {
+        Ok(())
+    } else {
+        Err(RejectReason::FieldOffsetMismatch(Field::Wq).into())
     }
 }
 
