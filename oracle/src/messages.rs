@@ -62,6 +62,12 @@ const TABLE: &[(&[&str], Reason)] = &[
         &["has no valid "],
         Reason::Field(RejectReason::NoValidField),
     ),
+    // The same before `check_map_field_pointer` (`process_timer_func`, 6.1): "map '%s'
+    // doesn't have 'struct bpf_timer'" (observed on 6.1.0-56 in the VM matrix).
+    (
+        &["doesn't have 'struct "],
+        Reason::Field(RejectReason::NoValidField),
+    ),
     // `process_kptr_func`: "off=%d doesn't point to kptr" (-EACCES): the value has a kptr
     // field (`BPF_KPTR`: referenced or not), none at this offset.
     (

@@ -67,6 +67,7 @@ impl Era {
             kfunc_args_trusted_by_default: false,
             wq_map_field_checks: false,
             task_kfuncs: false,
+            eq_branch_on_ranges: false,
         };
         match self {
             Era::V5_15 => v5_15,
@@ -84,6 +85,7 @@ impl Era {
                 defer_free_in_callback: true,
                 task_kfuncs_in_tracepoints: true,
                 task_kfuncs: true,
+                eq_branch_on_ranges: true,
                 preempt_rt_rejects_timer: true,
                 ..Era::V6_1.features()
             },
@@ -223,6 +225,11 @@ pub struct Features {
     /// task_struct * as a kptr", 90660309b0c7, and 3f0e6f2b41d3, v6.2): Debian's 6.1.0-56
     /// rejects them as unknown, observed in the VM matrix.
     pub task_kfuncs: bool,
+    /// `is_branch_taken` decides `==` / `!=` against a constant from the register's bounds
+    /// as well (a value outside them), not only when the register is a constant ("bpf:
+    /// improve JEQ/JNE branch taken logic", v6.7). Before, the other side is explored: 6.1.0-56
+    /// walks `if r0 == 8` with r0 in [0, 7] (observed in the VM matrix).
+    pub eq_branch_on_ranges: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.

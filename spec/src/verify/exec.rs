@@ -500,7 +500,9 @@ impl<'a> Checker<'a> {
             return Flow::Next;
         }
         let outcome = match (d, s) {
-            (&Val::Scalar(a), &Val::Scalar(b)) => decide(cond, a, b),
+            (&Val::Scalar(a), &Val::Scalar(b)) => {
+                decide(cond, a, b, self.kernel.features.eq_branch_on_ranges)
+            }
             (p, &Val::Scalar(b))
                 if p.is_pointer() && p.null_id() == 0 && b.constant() == Some(0) =>
             {
@@ -879,7 +881,7 @@ fn pointer_op(op: AluOp, p: &mut Val, b: Range) -> Res<()> {
 
 /// `is_branch_taken`: `Some(taken)` when the bounds decide it. Unsigned conditions are
 /// decided on signed bounds only when both sides are non-negative (or constants).
-fn decide(cond: Cond, a: Range, b: Range) -> Option<bool> {
+fn decide(cond: Cond, a: Range, b: Range, eq_on_ranges: bool) -> Option<bool> {
     if let (Some(x), Some(y)) = (a.constant(), b.constant()) {
         let (ux, uy) = (x as u64, y as u64);
         return Some(match cond {
@@ -906,6 +908,8 @@ fn decide(cond: Cond, a: Range, b: Range) -> Option<bool> {
         }
     };
     match cond {
+        // Before `eq_branch_on_ranges` (v6.7) `==` and `!=` are decided by constants only.
+        Cond::Eq | Cond::Ne if !eq_on_ranges => None,
         Cond::Eq => known(false, a.max < b.min || a.min > b.max),
         Cond::Ne => known(a.max < b.min || a.min > b.max, false),
         Cond::Gt | Cond::Sgt => known(a.min > b.max, a.max <= b.min),
