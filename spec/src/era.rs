@@ -68,6 +68,7 @@ impl Era {
             wq_map_field_checks: false,
             task_kfuncs: false,
             eq_branch_on_ranges: false,
+            task_kfuncs_in_raw_tracepoints: false,
         };
         match self {
             Era::V5_15 => v5_15,
@@ -100,6 +101,7 @@ impl Era {
                 tracing_progs_reject_timer: false,
                 implicit_kfunc_args: true,
                 kfunc_args_trusted_by_default: true,
+                task_kfuncs_in_raw_tracepoints: true,
                 ..Era::V6_18.features()
             },
         }
@@ -230,6 +232,11 @@ pub struct Features {
     /// improve JEQ/JNE branch taken logic", v6.7). Before, the other side is explored: 6.1.0-56
     /// walks `if r0 == 8` with r0 in [0, 7] (observed in the VM matrix).
     pub eq_branch_on_ranges: bool,
+    /// `bpf_task_from_pid` / `bpf_task_release` may be called from raw_tracepoint programs:
+    /// Debian's 7.2.13 loads verifier_kfunc_prog_types.c's `task_kfunc_raw_tp` program that
+    /// 6.18 refuses (observed in the VM matrix; the 7.x release that registered the generic
+    /// kfunc set for raw tracepoints is not pinned yet).
+    pub task_kfuncs_in_raw_tracepoints: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.

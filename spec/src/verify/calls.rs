@@ -226,7 +226,8 @@ fn kfunc_allowed(f: &crate::Features, ty: ProgType, k: Kfunc) -> bool {
             | ProgType::Tracing
             | ProgType::Lsm => true,
             ProgType::Tracepoint | ProgType::PerfEvent => f.task_kfuncs_in_tracepoints,
-            ProgType::SocketFilter | ProgType::Kprobe | ProgType::RawTracepoint => false,
+            ProgType::RawTracepoint => f.task_kfuncs_in_raw_tracepoints,
+            ProgType::SocketFilter | ProgType::Kprobe => false,
         },
         _ => true,
     }
