@@ -173,6 +173,10 @@ struct MatrixArgs {
     /// Instead of the suite: fuzz `runtime` or `verifier` differentially in each guest.
     #[arg(long, value_name = "TARGET")]
     fuzz: Option<String>,
+    /// Run the suite's parts here, between their console markers (what each guest's init
+    /// does), instead of booting guests.
+    #[arg(long, conflicts_with = "fuzz")]
+    local: bool,
     /// How long the fuzz campaign runs, in seconds.
     #[arg(long, value_name = "S", default_value_t = 60, requires = "fuzz")]
     secs: u64,
@@ -260,7 +264,7 @@ fn main() -> ExitCode {
             replay_loom,
             replay_shuttle,
         }),
-        Command::Matrix(m) => matrix::run(&matrix::Opts {
+        Command::Matrix(m) => (if m.local { matrix::local } else { matrix::run })(&matrix::Opts {
             kernels: m.kernels,
             cache: m.cache,
             guest: m.guest,

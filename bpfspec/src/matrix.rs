@@ -3,8 +3,8 @@
 //! this program and the scenario corpus, plus the same suite on this host, as one table.
 //!
 //! The guests' kernels come from `vm/fetch-kernels.sh` (`make matrix` runs it): one directory
-//! per kernel in the cache with its `vmlinuz`. Each guest runs `vm/init`, which runs four
-//! parts between markers on the serial console (`===MATRIX-PART name===` ...
+//! per kernel in the cache with its `vmlinuz`. Each guest runs `vm/init`, which runs the
+//! host row's four parts (`bpfspec matrix --local`) between markers on the serial console (`===MATRIX-PART name===` ...
 //! `===MATRIX-RC name rc===`) and powers off; only the markers are trusted, not QEMU's exit
 //! status. A guest that prints no end marker is booted once more. Inside, `bpfspec` detects
 //! the kernel's era and features as it does on the host, so every part compares the kernel
@@ -13,7 +13,6 @@
 //! With `--fuzz TARGET --secs S` one guest runs a bounded differential campaign instead
 //! (`make fuzz-vm`): open-ended fuzzing never touches the host kernel.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -353,30 +352,52 @@ fn run_guest(o: &Opts, name: &str, vmlinuz: &Path, initrd: &Path, cmdline: &str)
     last.expect("two attempts")
 }
 
-/// The same parts on this host, through this program.
+/// Run the suite's parts here, through this program, each between its markers: into `log`
+/// (the host row), or, without one, to the console as they go (the guest: a kernel oops then
+/// shows inside the part it hit).
+fn run_parts(o: &Opts, mut log: Option<&mut String>) {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "bpfspec".into());
+    let say = |line: String, log: &mut Option<&mut String>| match log {
+        Some(l) => l.push_str(&line),
+        None => {
+            print!("{line}");
+            let _ = io::Write::flush(&mut io::stdout());
+        }
+    };
+    for (name, args) in PARTS {
+        let args: Vec<String> = args.iter().map(|a| fill(a, o)).collect();
+        say(format!("===MATRIX-PART {name}===\n"), &mut log);
+        let mut cmd = Command::new(&exe);
+        cmd.args(&args).stderr(Stdio::inherit());
+        let rc = match &mut log {
+            Some(l) => cmd.output().map(|out| {
+                l.push_str(&String::from_utf8_lossy(&out.stdout));
+                out.status
+            }),
+            None => cmd.stdout(Stdio::inherit()).status(),
+        };
+        let rc = rc.map_or_else(
+            |e| {
+                say(format!("{e}\n"), &mut log);
+                -1
+            },
+            |status| status.code().unwrap_or(-1),
+        );
+        say(format!("===MATRIX-RC {name} {rc}===\n"), &mut log);
+    }
+}
+
+/// The guest's side (`bpfspec matrix --local`, from `vm/init`): the parts, to the console.
+pub fn local(o: &Opts) -> ExitCode {
+    run_parts(o, None);
+    ExitCode::SUCCESS
+}
+
+/// The same parts on this host.
 fn run_host(o: &Opts) -> Run {
     let start = Instant::now();
     let mut log = String::from("===MATRIX-BEGIN host===\n");
-    let exe = std::env::current_exe().unwrap_or_else(|_| "bpfspec".into());
-    for (name, args) in PARTS {
-        let args: Vec<String> = args.iter().map(|a| fill(a, o)).collect();
-        let _ = writeln!(log, "===MATRIX-PART {name}===");
-        let rc = match Command::new(&exe)
-            .args(&args)
-            .stderr(Stdio::inherit())
-            .output()
-        {
-            Ok(out) => {
-                log.push_str(&String::from_utf8_lossy(&out.stdout));
-                out.status.code().unwrap_or(-1)
-            }
-            Err(e) => {
-                let _ = writeln!(log, "{e}");
-                -1
-            }
-        };
-        let _ = writeln!(log, "===MATRIX-RC {name} {rc}===");
-    }
+    run_parts(o, Some(&mut log));
     log.push_str("===MATRIX-END===\n");
     let mut run = parse("host", &log, start.elapsed().as_secs_f64());
     run.release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
