@@ -237,8 +237,17 @@ fn cause(why: &Why) -> String {
 }
 
 /// `--generate N --seed S --first F`: cases F to F+N-1 on `threads` threads, each seeded by
-/// `(S, case number)`, so any case replays alone.
-pub fn generate(n: u64, seed: u64, first: u64, threads: usize, lateness: u64) -> ExitCode {
+/// `(S, case number)`, so any case replays alone. With `until_compared`, cases go on past
+/// F+N-1 until N of them were compared (poisoned ones do not count), at most 2N in all: the
+/// kernel matrix asks each era for N compared stories, and eras poison different shares.
+pub fn generate(
+    n: u64,
+    seed: u64,
+    first: u64,
+    threads: usize,
+    lateness: u64,
+    until_compared: bool,
+) -> ExitCode {
     let before = oracle::Census::take();
     let host = match host("bpfspec conform --generate") {
         Ok(h) => h,
@@ -246,6 +255,8 @@ pub fn generate(n: u64, seed: u64, first: u64, threads: usize, lateness: u64) ->
     };
     println!("before: {before}");
     let next = std::sync::atomic::AtomicU64::new(0);
+    let drawn_at_most = if until_compared { 2 * n } else { n };
+    let drawn = std::sync::atomic::AtomicU64::new(0);
     let tally = std::sync::Mutex::new(Tally::default());
     let start = std::time::Instant::now();
     std::thread::scope(|s| {
@@ -253,9 +264,14 @@ pub fn generate(n: u64, seed: u64, first: u64, threads: usize, lateness: u64) ->
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= n {
+                    let enough = || {
+                        let t = tally.lock().expect("tally");
+                        (t.agree + t.diverged.len()) as u64 >= n
+                    };
+                    if i >= drawn_at_most || (i >= n && enough()) {
                         break;
                     }
+                    drawn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let i = first + i;
                     let steps = case(seed, i);
                     let d = match diff::story(&host, &steps, lateness) {
@@ -279,6 +295,7 @@ pub fn generate(n: u64, seed: u64, first: u64, threads: usize, lateness: u64) ->
         }
     });
     let secs = start.elapsed().as_secs_f64();
+    let drawn = drawn.into_inner();
     let mut t = tally.into_inner().expect("tally");
     t.diverged.sort_by_key(|(i, ..)| *i);
     let compared = t.agree + t.diverged.len();
@@ -298,9 +315,9 @@ pub fn generate(n: u64, seed: u64, first: u64, threads: usize, lateness: u64) ->
     let after = oracle::Census::settled(before);
     let poisoned: usize = t.poisoned.values().sum();
     println!(
-        "generated {n} cases (seed {seed}, {threads} threads) in {secs:.1} s: {:.0} cases/s, \
+        "generated {drawn} cases (seed {seed}, {threads} threads) in {secs:.1} s: {:.0} cases/s, \
          {} steps",
-        n as f64 / secs,
+        drawn as f64 / secs,
         t.steps
     );
     println!(

@@ -78,6 +78,10 @@ enum Command {
         lateness_us: u64,
         #[command(flatten)]
         generated: Generated,
+        /// With --generate N: go on past N cases until N were compared (poisoned cases do
+        /// not count), at most 2N cases in all.
+        #[arg(long, requires = "generate")]
+        until_compared: bool,
         /// Threads running generated cases (waits overlap; CPU work is what counts).
         #[arg(long, value_name = "T", default_value_t = 16)]
         threads: usize,
@@ -221,12 +225,13 @@ fn main() -> ExitCode {
                     seed,
                     first,
                 },
+            until_compared,
             threads,
             paths,
         } => {
             let lateness = lateness_us * 1000;
             match generate {
-                Some(n) => conform::generate(n, seed, first, threads, lateness),
+                Some(n) => conform::generate(n, seed, first, threads, lateness, until_compared),
                 None => conform::files(&paths, lateness),
             }
         }

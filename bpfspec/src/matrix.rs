@@ -26,7 +26,14 @@ const PARTS: [(&str, &[&str]); 4] = [
     ("corpus", &["conform", "{testdata}"]),
     (
         "generated",
-        &["conform", "--generate", "{n}", "--seed", "1"],
+        &[
+            "conform",
+            "--generate",
+            "{n}",
+            "--until-compared",
+            "--seed",
+            "1",
+        ],
     ),
     ("verifier-cases", &["verify-diff", "{testdata}/verifier"]),
     (
