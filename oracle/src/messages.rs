@@ -157,6 +157,13 @@ const TABLE: &[(&[&str], Reason)] = &[
         &["unknown func "],
         Reason::Func(RejectReason::UnknownFunc, Func::InLine),
     ),
+    // The same refusal (the program type's `get_func_proto` has no such helper), reworded:
+    // "program of this type cannot use helper %s#%d" (observed on 6.12.117 in the VM matrix:
+    // `bpf_copy_from_user` in a sched_cls program).
+    (
+        &["program of this type cannot use helper "],
+        Reason::Func(RejectReason::UnknownFunc, Func::InLine),
+    ),
     // `__check_reg_arg` (`check_reg_arg`): "R%d !read_ok".
     (&["!read_ok"], Reason::Fixed(RejectReason::UninitRegister)),
     // `__check_reg_arg`: "frame pointer is read only".
@@ -850,6 +857,14 @@ mod tests {
         );
         assert_eq!(
             classify_case("unknown func bpf_copy_from_user#148", &c),
+            RejectReason::UnknownFunc("bpf_copy_from_user")
+        );
+        assert_eq!(
+            classify_case(
+                "62: (85) call bpf_copy_from_user#148\nprogram of this type cannot use helper \
+                 bpf_copy_from_user#148\n",
+                &c
+            ),
             RejectReason::UnknownFunc("bpf_copy_from_user")
         );
     }

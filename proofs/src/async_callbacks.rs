@@ -238,18 +238,19 @@ pub enum Sleeps {
     InCallback,
 }
 
-/// verifier.c `push_async_cb` / `is_async_cb_sleepable` and `check_helper_call`'s
-/// `fn->might_sleep` check ("helper call might sleep in a non-sleepable prog"): `main` may
-/// sleep exactly when the program is sleepable; a timer callback never may (it runs from
-/// the hrtimer's softirq), a wq or task_work callback always may (a kworker, the task's
-/// task_work), whatever the program that registers it.
+/// verifier.c `get_helper_proto`, `push_async_cb` / `is_async_cb_sleepable` and
+/// `check_helper_call`'s `fn->might_sleep` check ("helper call might sleep in a non-sleepable
+/// prog"), on `bpf_copy_from_user` in `main` or in an async callback.
 ///
-/// Eras: the rule by kind is 469d638d1520 ("bpf: Fix sleepable context for async
-/// callbacks", v6.19, in 6.18.y: the spec's 6.18 and 7.0); before it a timer callback of a
-/// sleepable program was verified as sleepable (`in_sleepable` OR-ed the program's flag in),
-/// which the spec does not model: that combination is pruned on 5.15, 6.1 and 6.12. Every
-/// other combination is the same rule before the fix (wq callbacks were pushed sleepable
-/// since 6.10, and a non-sleepable program's timer callback could never sleep).
+/// The program type must offer the helper: a syscall program (its protos fall back to the
+/// tracing ones) always does, a sched_cls one only once `bpf_base_func_proto` has it
+/// (ee971630f20f, v6.16; "unknown func" / "program of this type cannot use helper" before).
+/// Where it is offered, `main` may sleep exactly when the program is sleepable; a wq or
+/// task_work callback always may (a kworker, the task's task_work), whatever the program
+/// that registers it; a timer callback (the hrtimer's softirq) never may since 469d638d1520
+/// ("bpf: Fix sleepable context for async callbacks", v6.19, in 6.18.y: the spec's 6.18 and
+/// 7.0), but before it may in a sleepable program (`in_sleepable` OR-ed the program's flag
+/// in; Debian's 6.12.117 and 6.1.0-56 load it, observed in the VM matrix).
 #[kani::proof]
 #[kani::unwind(6)] // the registering call's argument registers, at most five
 pub fn verify_async_cb_sleepable_per_kind() {
@@ -257,12 +258,6 @@ pub fn verify_async_cb_sleepable_per_kind() {
     let kind = any_kind(era);
     let sleepable_prog: bool = kani::any();
     let at: Sleeps = kani::any();
-    kani::assume(
-        !(sleepable_prog
-            && kind == Async::Timer
-            && at == Sleeps::InCallback
-            && matches!(era, Era::V5_15 | Era::V6_1 | Era::V6_12)),
-    );
     // A Syscall program must be sleepable, a SchedCls one cannot be.
     let ty = if sleepable_prog {
         ProgType::Syscall
@@ -288,25 +283,37 @@ pub fn verify_async_cb_sleepable_per_kind() {
         },
     );
     let verdict = verify(&Kernel::new(era), &c);
+    let offered = sleepable_prog || f.copy_from_user_for_every_prog_type;
+    let timer_cb_sleeps_with_prog = sleepable_prog && !f.async_cb_sleepable_by_kind;
     let may_sleep = match at {
         Sleeps::InMain => sleepable_prog,
-        Sleeps::InCallback => kind != Async::Timer,
+        Sleeps::InCallback => kind != Async::Timer || timer_cb_sleeps_with_prog,
     };
-    let expected = if may_sleep {
+    let expected = if !offered {
+        Verdict::Reject(RejectReason::UnknownFunc("bpf_copy_from_user"))
+    } else if may_sleep {
         Verdict::Accept
     } else {
         Verdict::Reject(RejectReason::HelperMightSleep)
     };
     assert_eq!(
         verdict, expected,
-        "{kind:?} callback, sleepable program: {sleepable_prog}, {at:?}"
+        "{era}: {kind:?} callback, sleepable program: {sleepable_prog}, {at:?}"
     );
     kani::cover!(
-        sleepable_prog && kind == Async::Timer && at == Sleeps::InCallback,
+        sleepable_prog && kind == Async::Timer && at == Sleeps::InCallback && !may_sleep,
         "a sleepable program's timer callback may not sleep"
+    );
+    kani::cover!(
+        kind == Async::Timer && at == Sleeps::InCallback && timer_cb_sleeps_with_prog,
+        "a sleepable program's timer callback sleeps, before the fix"
     );
     kani::cover!(
         !sleepable_prog && kind != Async::Timer && verdict == Verdict::Accept,
         "a non-sleepable program's wq / task_work callback sleeps"
+    );
+    kani::cover!(
+        !offered && kind == Async::Wq && at == Sleeps::InCallback,
+        "a sched_cls program's wq callback without bpf_copy_from_user"
     );
 }

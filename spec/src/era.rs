@@ -69,6 +69,9 @@ impl Era {
             task_kfuncs: false,
             eq_branch_on_ranges: false,
             task_kfuncs_in_raw_tracepoints: false,
+            might_sleep_helpers: false,
+            copy_from_user_for_every_prog_type: false,
+            async_cb_sleepable_by_kind: false,
         };
         match self {
             Era::V5_15 => v5_15,
@@ -88,12 +91,15 @@ impl Era {
                 task_kfuncs: true,
                 eq_branch_on_ranges: true,
                 preempt_rt_rejects_timer: true,
+                might_sleep_helpers: true,
                 ..Era::V6_1.features()
             },
             Era::V6_18 => Features {
                 task_work: true,
                 array_lookup_elides_null: true,
                 wq_map_field_checks: true,
+                copy_from_user_for_every_prog_type: true,
+                async_cb_sleepable_by_kind: true,
                 ..Era::V6_12.features()
             },
             Era::V7_0 => Features {
@@ -237,6 +243,28 @@ pub struct Features {
     /// 6.18 refuses (observed in the VM matrix; the 7.x release that registered the generic
     /// kfunc set for raw tracepoints is not pinned yet).
     pub task_kfuncs_in_raw_tracepoints: bool,
+    /// Helpers say whether they may sleep (`bpf_func_proto.might_sleep`) and
+    /// `check_helper_call` refuses such a call where the context may not ("helper call might
+    /// sleep in a non-sleepable prog"): "bpf: Introduce might_sleep field in bpf_func_proto"
+    /// (01685c5bddaa, v6.2). Before, `bpf_tracing_func_proto` offers `bpf_copy_from_user` to
+    /// sleepable programs only (elsewhere "unknown func"), and no call's context is
+    /// checked; every context of a sleepable program counts as sleepable
+    /// then (see [`Features::async_cb_sleepable_by_kind`]), so the check could not fire.
+    pub might_sleep_helpers: bool,
+    /// `bpf_base_func_proto` offers `bpf_copy_from_user` (for `CAP_PERFMON`) to every program
+    /// type: "bpf: Allow some trace helpers for all prog types" (ee971630f20f, v6.16; observed on 6.18: a
+    /// sched_cls program gets "helper call might sleep"). Before, only the types whose protos
+    /// fall back to `bpf_tracing_func_proto` have it ([`crate::ProgType::has_tracing_helpers`]);
+    /// Debian's 6.12.117 refuses it to sched_cls, xdp and socket_filter programs with
+    /// "program of this type cannot use helper" (observed in the VM matrix).
+    pub copy_from_user_for_every_prog_type: bool,
+    /// An async callback may sleep by its kind alone (`is_async_cb_sleepable`: a timer
+    /// callback never, a wq or task_work callback always): "bpf: Fix sleepable context for
+    /// async callbacks" (469d638d1520, v6.19, in 6.18.y). Before, `in_sleepable` also holds
+    /// whenever the program is sleepable, so a sleepable program's timer callback may call
+    /// `bpf_copy_from_user` (Debian's 6.12.117 and 6.1.0-56 load it, observed in the VM
+    /// matrix).
+    pub async_cb_sleepable_by_kind: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.

@@ -264,6 +264,19 @@ impl ProgType {
             ProgType::Kprobe | ProgType::Tracepoint | ProgType::PerfEvent | ProgType::RawTracepoint
         )
     }
+
+    /// The types whose `get_func_proto` falls back to `bpf_tracing_func_proto` (bpf_trace.c:
+    /// kprobe, tracepoint, perf_event, raw_tracepoint and tracing programs; `bpf_lsm_func_proto`
+    /// and `syscall_prog_func_proto` through `tracing_prog_func_proto`), where the tracing
+    /// helpers such as `bpf_copy_from_user` were before `bpf_base_func_proto` offered them
+    /// (see [`crate::Features::copy_from_user_for_every_prog_type`]). The networking types
+    /// fall back to `bpf_base_func_proto` only.
+    pub const fn has_tracing_helpers(self) -> bool {
+        !matches!(
+            self,
+            ProgType::SocketFilter | ProgType::SchedCls | ProgType::Xdp
+        )
+    }
 }
 
 /// Element of a map, as a program or user space names it.

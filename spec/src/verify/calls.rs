@@ -172,10 +172,15 @@ pub fn async_return_range(kind: AsyncKind) -> (i64, i64) {
     }
 }
 
-/// `is_async_cb_sleepable`: timer callbacks never sleep, wq and task_work callbacks always
-/// may (since 6.10, "add is_sleepable argument to push_callback_call").
-pub fn async_cb_sleepable(kind: AsyncKind) -> bool {
-    !matches!(kind, AsyncKind::Timer) || mutants::active(Mutant::TimerCallbackSleepable)
+/// `push_async_cb`'s sleepable flag (`is_async_cb_sleepable`): timer callbacks never sleep,
+/// wq and task_work callbacks always may (since 6.10, "add is_sleepable argument to
+/// push_callback_call"); before [`crate::Features::async_cb_sleepable_by_kind`] a callback of
+/// a sleepable program may sleep whatever its kind (`in_sleepable` OR-ed the program's flag
+/// in).
+pub fn async_cb_sleepable(f: &crate::Features, kind: AsyncKind, prog_sleepable: bool) -> bool {
+    !matches!(kind, AsyncKind::Timer)
+        || mutants::active(Mutant::TimerCallbackSleepable)
+        || (prog_sleepable && !f.async_cb_sleepable_by_kind)
 }
 
 /// `add_subprog_and_kfunc` / `add_kfunc_call`: each kfunc `prog` calls (`kfuncs`, in
@@ -233,13 +238,17 @@ fn kfunc_allowed(f: &crate::Features, ty: ProgType, k: Kfunc) -> bool {
     }
 }
 
-/// `get_helper_proto`: whether this program type has the helper ("unknown func %s#%d").
-fn helper_exists(kernel: &Kernel, h: Helper) -> bool {
+/// `get_helper_proto`: whether this program type has the helper ("unknown func %s#%d";
+/// "program of this type cannot use helper %s#%d" in later kernels, 6.12 observed).
+/// `bpf_copy_from_user` is a tracing helper: see [`crate::Features::might_sleep_helpers`] and
+/// [`crate::Features::copy_from_user_for_every_prog_type`].
+fn helper_exists(f: &crate::Features, prog: &Program, h: Helper) -> bool {
     match h {
-        Helper::KptrXchg => kernel.features.kptr,
-        // `bpf_base_func_proto` gives `bpf_copy_from_user` to every program of a root loader
-        // (observed on 6.18: a sched_cls program gets "helper call might sleep"); older eras
-        // are unverified.
+        Helper::KptrXchg => f.kptr,
+        Helper::CopyFromUser => {
+            (f.copy_from_user_for_every_prog_type || prog.ty.has_tracing_helpers())
+                && (f.might_sleep_helpers || prog.sleepable)
+        }
         _ => true,
     }
 }
@@ -260,7 +269,7 @@ pub fn check_call(c: &mut Checker<'_>, st: &State, callee: Callee) -> Res<Effect
     let prog = &c.case.prog;
     let args = match callee {
         Callee::Helper(h) => {
-            if !helper_exists(c.kernel, h) {
+            if !helper_exists(&c.kernel.features, prog, h) {
                 return Err(RejectReason::UnknownFunc(h.kernel_name()).into());
             }
             if helper_gpl_only(h) && !prog.gpl {

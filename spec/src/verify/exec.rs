@@ -662,7 +662,8 @@ impl<'a> Checker<'a> {
             return;
         }
         self.buf.async_seen.push(entry);
-        let sleepable = calls::async_cb_sleepable(cb.kind);
+        let sleepable =
+            calls::async_cb_sleepable(&self.kernel.features, cb.kind, self.case.prog.sleepable);
         let mut st = self.fresh(cb.subprog, Entry::Async(cb.kind), sleepable);
         st.set(
             Reg::R1,
