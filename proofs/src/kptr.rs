@@ -91,7 +91,10 @@ pub fn verify_free_fields_releases_kptr_once() {
     {
         if w.kernel.features.element_free_keeps_kptr && u.shape == Shape::Array {
             let had = before.elems.get(e).is_some_and(|c| c.kptr);
-            kani::assert(w.elems[e].kptr == had, "7.x: an array update keeps the kptr");
+            kani::assert(
+                w.elems[e].kptr == had,
+                "7.x: an array update keeps the kptr",
+            );
             kani::cover!(had, "7.x: an array update kept a kptr in place");
         } else {
             kani::assert(!w.elems[e].kptr, "the updated value holds no kptr");
