@@ -16,7 +16,8 @@
 use crate::asm::{Asm, Cond, Label, Reg, Size};
 use crate::host::{Host, Kfunc, MAX_SUBPROGS};
 use crate::sys::{FuncInfo, RawInsn};
-use spec::{Call, CbIdx, MapIdx, MapRef, Nanos, ProgSpec, Ret, Stmt, Target, TimerFlags};
+use spec::verify::max_call_frames;
+use spec::{Call, CbIdx, Features, MapIdx, MapRef, Nanos, ProgSpec, Ret, Stmt, Target, TimerFlags};
 use std::os::fd::RawFd;
 
 /// Words per oracle-map entry.
@@ -114,7 +115,7 @@ pub struct Compiled {
 
 /// Compile `spec`.
 pub fn compile(spec: &ProgSpec, env: &mut Env<'_>) -> Result<Compiled, Refusal> {
-    check_limits(spec)?;
+    check_limits(spec, &env.host.kernel.features)?;
     let mut g = Gen {
         asm: Asm::new(),
         env,
@@ -148,7 +149,7 @@ pub fn compile(spec: &ProgSpec, env: &mut Env<'_>) -> Result<Compiled, Refusal> 
 
 /// Bodies within the result area; no callback re-arms a timer faster than 1 ms or at an
 /// absolute time (which may be in the past: an immediate re-fire loop).
-fn check_limits(spec: &ProgSpec) -> Result<(), Refusal> {
+fn check_limits(spec: &ProgSpec, f: &Features) -> Result<(), Refusal> {
     if spec.main.len() > MAX_MAIN || spec.callbacks.iter().any(|b| b.len() > MAX_CALLBACK) {
         return Err(Refusal::Cannot(
             "a body longer than the oracle's result area",
@@ -162,17 +163,17 @@ fn check_limits(spec: &ProgSpec) -> Result<(), Refusal> {
     }
     // A callback only dead code passes is never walked, so the verifier never marks it an
     // async callback, and its stack-depth pass follows the function addresses in such
-    // callbacks as direct calls: a chain of 8 frames (a cycle among them) is "the call stack
-    // of 8 frames is too deep". An artefact of code the verifier skips, not a rule of the
+    // callbacks as direct calls: a chain of `MAX_CALL_FRAMES` frames (a cycle among them) is
+    // "the call stack of 8 frames is too deep" (16 in 7.x). An artefact of code the verifier skips, not a rule of the
     // spec (found by the kernel oracle).
     let live = spec.live_callbacks();
     if spec
         .reachable_callbacks()
         .into_iter()
-        .any(|cb| !live.contains(&cb) && too_deep(spec, &live, cb, 1))
+        .any(|cb| !live.contains(&cb) && too_deep(spec, &live, cb, 1, max_call_frames(f)))
     {
         return Err(Refusal::Cannot(
-            "callbacks only dead code passes nest 8 frames deep",
+            "callbacks only dead code passes nest MAX_CALL_FRAMES frames deep",
         ));
     }
     let cbs = spec.reachable_callbacks();
@@ -188,18 +189,15 @@ fn check_limits(spec: &ProgSpec) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// `check_max_stack_depth_subprog`'s frame count (`MAX_CALL_FRAMES`).
-const MAX_CALL_FRAMES: usize = 8;
-
 /// Whether unwalked callback `cb`, entered as frame `frame`, leads the stack-depth pass
-/// through unwalked callbacks to `MAX_CALL_FRAMES` frames.
-fn too_deep(spec: &ProgSpec, live: &[CbIdx], cb: CbIdx, frame: usize) -> bool {
-    frame >= MAX_CALL_FRAMES
+/// through unwalked callbacks to `max_frames` frames (`MAX_CALL_FRAMES`).
+fn too_deep(spec: &ProgSpec, live: &[CbIdx], cb: CbIdx, frame: usize, max_frames: usize) -> bool {
+    frame >= max_frames
         || spec
             .callback_body(cb)
             .iter()
             .filter_map(|s| s.call.callback())
-            .any(|next| !live.contains(&next) && too_deep(spec, live, next, frame + 1))
+            .any(|next| !live.contains(&next) && too_deep(spec, live, next, frame + 1, max_frames))
 }
 
 struct Gen<'e, 'a> {

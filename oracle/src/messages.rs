@@ -98,6 +98,12 @@ const TABLE: &[(&[&str], Reason)] = &[
         &["programs can be sleepable"],
         Reason::Fixed(RejectReason::CannotBeSleepable),
     ),
+    // The same, 7.x: "Program of this type cannot be sleepable" (observed on 7.2 in the VM
+    // matrix).
+    (
+        &["Program of this type cannot be sleepable"],
+        Reason::Fixed(RejectReason::CannotBeSleepable),
+    ),
     // `map_kptr_match_type` (from `check_map_kptr_access`): "invalid kptr access, R%d
     // type=%s%s expected=%s%s" (before `check_reg_type`'s "type= expected=" below);
     // `check_map_kptr_access`: "BPF_ST imm must be 0 when storing to kptr at off=%u" (for
@@ -162,6 +168,13 @@ const TABLE: &[(&[&str], Reason)] = &[
     // `bpf_copy_from_user` in a sched_cls program).
     (
         &["program of this type cannot use helper "],
+        Reason::Func(RejectReason::UnknownFunc, Func::InLine),
+    ),
+    // `add_kfunc_call`: "cannot find address for kernel function %s": a BTF function without
+    // a symbol, such as 7.x's `_impl` prototypes of the `KF_IMPLICIT_ARGS` kfuncs (observed
+    // on 7.2 in the VM matrix).
+    (
+        &["cannot find address for kernel function "],
         Reason::Func(RejectReason::UnknownFunc, Func::InLine),
     ),
     // `__check_reg_arg` (`check_reg_arg`): "R%d !read_ok".
@@ -230,6 +243,12 @@ const TABLE: &[(&[&str], Reason)] = &[
     (
         &["isn't map pointer"],
         Reason::Fixed(RejectReason::NotMapPointer),
+    ),
+    // `check_kfunc_args` (trusted arguments): "R%d must be referenced or trusted" (7.2: a map
+    // value as `bpf_wq_init`'s map, found by the verifier differential, seed 1 case 538).
+    (
+        &["must be referenced or trusted"],
+        Reason::Fixed(RejectReason::UntrustedArg),
     ),
     // `check_map_access`: "%s cannot be accessed directly by load/store".
     (
@@ -346,6 +365,12 @@ const TABLE: &[(&[&str], Reason)] = &[
     // verifier differential, seed 1 case 313).
     (
         &["Possibly NULL pointer passed to helper arg"],
+        Reason::Fixed(RejectReason::NullPointerArg),
+    ),
+    // The same, 7.x: "Possibly NULL pointer passed to helper R%d" (observed on 7.2 in the VM
+    // matrix, seed 1 case 313).
+    (
+        &["Possibly NULL pointer passed to helper R"],
         Reason::Fixed(RejectReason::NullPointerArg),
     ),
     // `check_kfunc_call` (`fetch_kfunc_meta`): "calling kernel function %s is not allowed".
@@ -797,6 +822,19 @@ mod tests {
                 "In async callback the register R0 is not a known value (map_value)",
                 RejectReason::AsyncCbBadReturn,
             ),
+            // 7.2.13's lines (the VM matrix).
+            (
+                "15: (85) call bpf_kptr_xchg#194\nPossibly NULL pointer passed to helper R2",
+                RejectReason::NullPointerArg,
+            ),
+            (
+                "Program of this type cannot be sleepable",
+                RejectReason::CannotBeSleepable,
+            ),
+            (
+                "13: (85) call bpf_wq_init#67199\nR2 must be referenced or trusted",
+                RejectReason::UntrustedArg,
+            ),
             ("something the table does not know", RejectReason::Unmapped),
         ];
         let empty = ProgSpec {
@@ -866,6 +904,14 @@ mod tests {
                 &c
             ),
             RejectReason::UnknownFunc("bpf_copy_from_user")
+        );
+        // 7.2: an `_impl` prototype of a `KF_IMPLICIT_ARGS` kfunc has no address.
+        assert_eq!(
+            classify_case(
+                "cannot find address for kernel function bpf_wq_set_callback_impl",
+                &c
+            ),
+            RejectReason::UnknownFunc("bpf_wq_set_callback_impl")
         );
     }
 

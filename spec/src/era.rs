@@ -72,6 +72,9 @@ impl Era {
             might_sleep_helpers: false,
             copy_from_user_for_every_prog_type: false,
             async_cb_sleepable_by_kind: false,
+            sixteen_call_frames: false,
+            sleepable_tracepoints: false,
+            element_free_keeps_kptr: false,
         };
         match self {
             Era::V5_15 => v5_15,
@@ -108,6 +111,9 @@ impl Era {
                 implicit_kfunc_args: true,
                 kfunc_args_trusted_by_default: true,
                 task_kfuncs_in_raw_tracepoints: true,
+                sixteen_call_frames: true,
+                sleepable_tracepoints: true,
+                element_free_keeps_kptr: true,
                 ..Era::V6_18.features()
             },
         }
@@ -265,6 +271,27 @@ pub struct Features {
     /// `bpf_copy_from_user` (Debian's 6.12.117 and 6.1.0-56 load it, observed in the VM
     /// matrix).
     pub async_cb_sleepable_by_kind: bool,
+    /// `MAX_CALL_FRAMES` is 16, not 8 (`check_func_call` and `check_max_stack_depth_subprog`
+    /// refuse the 17th frame: "the call stack of 17 frames is too deep"). Observed on
+    /// Debian's 7.2.13 in the VM matrix (a chain of 16 frames loads, 17 do not; 6.18 refuses
+    /// the 9th); the 7.x commit that raised it is not pinned yet.
+    pub sixteen_call_frames: bool,
+    /// `can_be_sleepable` also admits `BPF_PROG_TYPE_TRACEPOINT` and
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT` (sleepable tracepoints; attaching checks that the
+    /// tracepoint is a faultable one), and its refusal reads "Program of this type cannot be
+    /// sleepable". Observed on Debian's 7.2.13 in the VM matrix (perf_event and xdp are still
+    /// refused); the 7.x release is not pinned yet.
+    pub sleepable_tracepoints: bool,
+    /// `bpf_obj_free_fields` on an element update, delete or eviction no longer releases a
+    /// referenced kptr: it stays in the element's memory until that memory is freed for good
+    /// (the allocator's destructor, or the map's free); timers, wqs and task_works are still
+    /// cancelled. Observed on Debian's 7.2.13 in the VM matrix: a user or program update of
+    /// an array element keeps its kptr, and a hash element deleted then re-inserted (same or
+    /// another key: the allocator hands the same memory back) has its old kptr; matches the
+    /// selftest "Exercise kptr map update lifetime" (June 2026, the refcount stays raised
+    /// after an update until the map is torn down). Before (v5.19 to 7.0) the kptr was
+    /// released at once.
+    pub element_free_keeps_kptr: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.

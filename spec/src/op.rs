@@ -246,12 +246,14 @@ pub enum ProgType {
 
 impl ProgType {
     /// verifier.c `can_be_sleepable`: fentry / fexit (`Tracing`), LSM; `Syscall`, which must
-    /// be; and, once sleepable uprobes exist, `Kprobe` (the load cannot tell a uprobe from a
-    /// kprobe: attaching does).
+    /// be; once sleepable uprobes exist, `Kprobe` (the load cannot tell a uprobe from a
+    /// kprobe: attaching does); and in 7.x tracepoints and raw tracepoints (attaching checks
+    /// that the tracepoint may fault).
     pub const fn can_be_sleepable(self, f: &crate::Features) -> bool {
         match self {
             ProgType::Tracing | ProgType::Lsm | ProgType::Syscall => true,
             ProgType::Kprobe => f.sleepable_uprobes,
+            ProgType::Tracepoint | ProgType::RawTracepoint => f.sleepable_tracepoints,
             _ => false,
         }
     }

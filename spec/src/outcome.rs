@@ -132,6 +132,11 @@ pub enum RejectReason {
     NotMapValue,
     /// A kfunc `__map` argument that is not a map ("pointer in R%d isn't map pointer").
     NotMapPointer,
+    /// A pointer argument of a kfunc with trusted arguments that is neither referenced nor
+    /// trusted ("R%d must be referenced or trusted", `check_kfunc_args`): a map value as the
+    /// `__map` argument of `bpf_task_work_schedule_*` (`KF_TRUSTED_ARGS`), and in 7.x of
+    /// every kfunc (trusted by default). Found by the verifier differential on 7.2.13.
+    UntrustedArg,
     /// A plain load or store touching a special field ("%s cannot be accessed directly by
     /// load/store", `check_map_access`).
     SpecialFieldAccess(Field),
@@ -197,7 +202,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// One reason of each name a file may state (every reason but [`RejectReason::Unmapped`]).
-    pub const ALL: [RejectReason; 44] = [
+    pub const ALL: [RejectReason; 45] = [
         RejectReason::UnknownFunc(""),
         RejectReason::TracingProgCannotUseTimer,
         RejectReason::TracingProgCannotUseWq,
@@ -220,6 +225,7 @@ impl RejectReason {
         RejectReason::ArgTypeMismatch,
         RejectReason::NotMapValue,
         RejectReason::NotMapPointer,
+        RejectReason::UntrustedArg,
         RejectReason::SpecialFieldAccess(Field::Timer),
         RejectReason::FieldNotConstOffset(Field::Timer),
         RejectReason::MapNeedsBtf(Field::Timer),
@@ -269,6 +275,7 @@ impl RejectReason {
             RejectReason::ArgTypeMismatch => "arg_type_mismatch",
             RejectReason::NotMapValue => "not_map_value",
             RejectReason::NotMapPointer => "not_map_pointer",
+            RejectReason::UntrustedArg => "untrusted_arg",
             RejectReason::SpecialFieldAccess(_) => "special_field_access",
             RejectReason::FieldNotConstOffset(_) => "field_not_const_offset",
             RejectReason::MapNeedsBtf(_) => "map_needs_btf",
@@ -320,6 +327,10 @@ pub enum Unsupported {
     /// An async object created in an element that was already deleted: its fate depends on
     /// when the kernel reuses or frees that memory.
     AsyncInDeletedElement,
+    /// `bpf_kptr_xchg` on an element whose memory may hold the kptr of an element freed
+    /// before it (7.x keeps it there: `Features::element_free_keeps_kptr`), or on an element
+    /// already freed: the answer depends on when the kernel reuses that memory.
+    KptrInFreedMemory,
     /// This era's kernel has a use-after-free here (a callback re-armed its own timer and then
     /// freed its element: CVE-2024-41045, fixed by a6fcd19d7eac).
     KernelUseAfterFree,
@@ -346,6 +357,9 @@ impl fmt::Display for Unsupported {
         match self {
             Unsupported::AsyncInDeletedElement => {
                 f.write_str("async object created in a deleted element: depends on element reuse")
+            }
+            Unsupported::KptrInFreedMemory => {
+                f.write_str("a kptr in freed element memory: depends on element reuse")
             }
             Unsupported::KernelOops(why) => write!(f, "this era's kernel oopses: {why}"),
             Unsupported::KernelUseAfterFree => {

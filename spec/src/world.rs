@@ -59,6 +59,10 @@ pub struct MapObj {
     pub usercnt: u64,
     /// Linked elements by key. Arrays are fully populated at creation.
     pub elems: BTreeMap<Key, ElemId>,
+    /// Where an element of this map that held a referenced kptr left it (delete, replace,
+    /// eviction) in an era whose element free keeps kptrs (`Features::element_free_keeps_kptr`):
+    /// the elements created since (ids from this one on) may sit in that memory, kptr included.
+    pub freed_kptr_since: Option<ElemId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

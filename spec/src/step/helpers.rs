@@ -338,10 +338,19 @@ impl World {
     }
 
     /// `bpf_kptr_xchg` (helpers.c, since 5.19): store the new pointer (an object the program
-    /// acquired, or NULL) and return the old one, which the program then releases.
+    /// acquired, or NULL) and return the old one, which the program then releases. In 7.x an
+    /// element's memory may hold a freed element's kptr (see `World::unlink`).
     fn kptr_xchg(&mut self, e: ElemId, new: bool) -> Res<Ret> {
         if new && !self.elems[e].linked {
             return Err(Unsupported::AsyncInDeletedElement);
+        }
+        let reused = self
+            .map(self.elems[e].map)
+            .freed_kptr_since
+            .is_some_and(|first| e >= first);
+        let freed = !self.elems[e].linked && self.kernel.features.element_free_keeps_kptr;
+        if reused || freed {
+            return Err(Unsupported::KptrInFreedMemory);
         }
         let old = std::mem::replace(&mut self.elems[e].kptr, new);
         self.kptr_objects = self.kptr_objects + u64::from(new) - u64::from(old);

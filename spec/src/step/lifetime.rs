@@ -22,6 +22,9 @@ pub(crate) enum FreeCause {
     UrefDrop,
     /// `bpf_obj_free_fields`: element update, delete, LRU eviction, map free.
     Element,
+    /// `bpf_obj_free_fields` on an array element updated in place: like [`FreeCause::Element`],
+    /// but in 7.x the kptr stays (`Features::element_free_keeps_kptr`).
+    InPlaceUpdate,
 }
 
 impl World {
@@ -110,6 +113,10 @@ impl World {
         self.task_work_cancel_and_free(e);
         let releases_kptr = match cause {
             FreeCause::Element => !mutants::active(Mutant::ElementFreeKeepsKptr),
+            FreeCause::InPlaceUpdate => {
+                !self.kernel.features.element_free_keeps_kptr
+                    && !mutants::active(Mutant::ElementFreeKeepsKptr)
+            }
             FreeCause::UrefDrop => mutants::active(Mutant::UrefDropReleasesKptrs),
         };
         if releases_kptr {
@@ -119,7 +126,7 @@ impl World {
                 self.kptr_objects -= 1;
             }
         }
-        if cause == FreeCause::Element {
+        if cause != FreeCause::UrefDrop {
             // Map-in-map: the outer element's reference on the inner map.
             if let Some(inner) = self.elems[e].inner.take() {
                 self.map_put(inner);
@@ -129,7 +136,20 @@ impl World {
     }
 
     /// Unlink a cell from its map (delete, replace, eviction) after freeing its fields.
+    ///
+    /// In 7.x (`Features::element_free_keeps_kptr`) the kernel leaves a referenced kptr in
+    /// the unlinked element's memory until that memory is freed for good, and the map's
+    /// allocator may hand the memory, kptr included, to the next element it creates. The
+    /// spec releases the object here all the same (no program or user can tell the two apart
+    /// but through that reuse, which the spec does not model) and marks the elements created
+    /// from now on as possibly sitting in that memory (`freed_kptr_since`).
     pub(crate) fn unlink(&mut self, e: ElemId, frame: Option<&Frame>) -> Result<(), Unsupported> {
+        if self.elems[e].kptr && self.kernel.features.element_free_keeps_kptr {
+            let next = self.elems.len();
+            self.map_mut(self.elems[e].map)
+                .freed_kptr_since
+                .get_or_insert(next);
+        }
         self.free_fields(e, FreeCause::Element, frame)?;
         let (m, k) = (self.elems[e].map, self.elems[e].key);
         self.elems[e].linked = false;

@@ -171,6 +171,7 @@ impl World {
             refcnt: u64::from(live),
             usercnt: u64::from(live),
             elems: Default::default(),
+            freed_kptr_since: None,
         });
         if live && !spec.kind.is_hash() {
             // Arrays are preallocated: every index exists from the start.
@@ -316,7 +317,8 @@ impl World {
         match spec.kind {
             MapKind::Array | MapKind::PercpuArray => {
                 // arraymap.c `array_map_update_elem`: copy the value (special fields skipped),
-                // then `bpf_obj_free_fields` on the element (5.15: `check_and_free_timer_in_array`).
+                // then `bpf_obj_free_fields` on the element (5.15: `check_and_free_timer_in_array`;
+                // 7.x keeps the kptr).
                 if u32::from(spec.max_entries) <= key.0 {
                     return Ok(Err(Errno::E2BIG));
                 }
@@ -324,7 +326,7 @@ impl World {
                     return Ok(Err(Errno::EEXIST));
                 }
                 let e = existing.expect("INV-ARRAY-FULL: array element missing");
-                self.free_fields(e, super::lifetime::FreeCause::Element, frame)?;
+                self.free_fields(e, super::lifetime::FreeCause::InPlaceUpdate, frame)?;
                 self.elems[e].last_use = self.next_seq();
                 Ok(Ok(()))
             }

@@ -183,24 +183,46 @@ pub fn async_cb_sleepable(f: &crate::Features, kind: AsyncKind, prog_sleepable: 
         || (prog_sleepable && !f.async_cb_sleepable_by_kind)
 }
 
-/// `add_subprog_and_kfunc` / `add_kfunc_call`: each kfunc `prog` calls (`kfuncs`, in
-/// instruction order) must exist in this era (else it has no BTF id and the loader fails
-/// first), and needs a GPL program ("cannot call kernel function from non-GPL compatible
-/// program").
+/// `add_subprog_and_kfunc` / `add_kfunc_call` over the kfuncs `prog` calls (`kfuncs`, in
+/// instruction order). The loader resolves each by name in vmlinux BTF first: one the BTF
+/// lacks fails before any load (the first such). Then, call by call, the verifier needs a
+/// GPL program ("cannot call kernel function from non-GPL compatible program") and the
+/// function's address ("cannot find address for kernel function %s": 7.x's `_impl`
+/// prototypes are in BTF but not callable; observed on 7.2.13 in the VM matrix, where a
+/// non-GPL program calling one gets the GPL line).
 pub fn check_kfuncs_exist(kernel: &Kernel, prog: &Program, kfuncs: &[Kfunc]) -> Res<()> {
+    if let Some(k) = kfuncs.iter().find(|&&k| !kfunc_in_btf(kernel, k)) {
+        return Err(RejectReason::UnknownFunc(k.kernel_name()).into());
+    }
     for &k in kfuncs {
-        if !kfunc_exists(kernel, k) {
-            return Err(RejectReason::UnknownFunc(k.kernel_name()).into());
-        }
         if !prog.gpl {
             return Err(RejectReason::GplOnly(k.kernel_name()).into());
+        }
+        if !kfunc_exists(kernel, k) {
+            return Err(RejectReason::UnknownFunc(k.kernel_name()).into());
         }
     }
     Ok(())
 }
 
-/// The kfuncs each era's vmlinux BTF has: the `_impl` forms with a hidden `aux` argument on
-/// 6.x, the plain names on 7.0 (`KF_IMPLICIT_ARGS`, b236134f70ba).
+/// Whether vmlinux BTF has a function named as `k`: the era's kfuncs ([`kfunc_exists`]),
+/// and in 7.x the `_impl` prototypes `resolve_btfids` adds for the `KF_IMPLICIT_ARGS` kfuncs
+/// (the full prototype, hidden `aux` included, kept for the verifier to read: 9d199965990c,
+/// v7.0), which have no symbol.
+pub const fn kfunc_in_btf(kernel: &Kernel, k: Kfunc) -> bool {
+    let f = &kernel.features;
+    kfunc_exists(kernel, k)
+        || match k {
+            Kfunc::WqSetCallbackImpl => f.wq && f.implicit_kfunc_args,
+            Kfunc::TaskWorkScheduleSignalImpl | Kfunc::TaskWorkScheduleResumeImpl => {
+                f.task_work && f.implicit_kfunc_args
+            }
+            _ => false,
+        }
+}
+
+/// The kfuncs each era can call: the `_impl` forms with a hidden `aux` argument on 6.x, the
+/// plain names on 7.0 (`KF_IMPLICIT_ARGS`, b236134f70ba).
 pub const fn kfunc_exists(kernel: &Kernel, k: Kfunc) -> bool {
     let f = &kernel.features;
     match k {
@@ -301,7 +323,7 @@ pub fn check_call(c: &mut Checker<'_>, st: &State, callee: Callee) -> Res<Effect
         if trusted && pointer_arg && (v.is_null_const() || v.null_id() != 0) {
             return Err(RejectReason::NullPointerArg.into());
         }
-        discharge(c, st, arg, r, v, &mut meta)?;
+        discharge(c, st, trusted, arg, r, v, &mut meta)?;
     }
     post_args(c, callee, &meta)?;
     let ret = match callee {
@@ -372,10 +394,12 @@ fn post_args(c: &Checker<'_>, callee: Callee, meta: &Meta) -> Res<()> {
     Ok(())
 }
 
-/// Discharge one argument obligation.
+/// Discharge one argument obligation (`trusted`: the callee is a kfunc whose pointer
+/// arguments must be trusted).
 fn discharge(
     c: &mut Checker<'_>,
     st: &State,
+    trusted: bool,
     arg: Arg,
     r: Reg,
     v: &Val,
@@ -453,12 +477,18 @@ fn discharge(
         // only, which is the same rule for the fields those eras have; the 7.0 code is the
         // same. A map without any record would be read through a NULL record: the spec
         // refuses to go there, so the oracle never loads such a case.
+        //
+        // A map value carries its map too, so it passes the "isn't map pointer" test and the
+        // map comparison (observed on 6.18 and 7.2: "workqueue pointer in R1 ... doesn't match
+        // map pointer in R2" for the value of another map); then it is refused as no map: by
+        // the trusted-argument check when the kfunc's arguments are trusted ("R%d must be
+        // referenced or trusted": `bpf_task_work_schedule_*`, and every kfunc in 7.x, found
+        // by the verifier differential on 7.2.13, seed 1 case 538), else by the type check
+        // ("arg#%d is map_value expected map_value or socket", 6.18, seed 1 case 91).
         KfuncMap => {
-            let (map, uid) = match *v {
-                Val::Map { map, uid, null: 0 } => (map, uid),
-                // "arg#%d is map_value expected map_value or socket" (6.18, found by the
-                // verifier differential); other pointers "pointer in R%d isn't map pointer".
-                Val::Value { .. } => return Err(RejectReason::ArgTypeMismatch.into()),
+            let (map, uid, is_map) = match *v {
+                Val::Map { map, uid, null: 0 } => (map, uid, true),
+                Val::Value { map, uid, .. } => (map, uid, false),
                 _ => return Err(RejectReason::NotMapPointer.into()),
             };
             let recorded = &c.map_info(map).recorded;
@@ -476,6 +506,14 @@ fn discharge(
                     Field::Wq
                 };
                 return Err(RejectReason::MapMismatch(named).into());
+            }
+            if !is_map {
+                return Err(if trusted {
+                    RejectReason::UntrustedArg
+                } else {
+                    RejectReason::ArgTypeMismatch
+                }
+                .into());
             }
             meta.map = Some((map, uid));
             Ok(())

@@ -8,6 +8,7 @@
 //! reaches), so that the passes do not read every instruction again.
 
 use super::{Res, Stop};
+use crate::Features;
 use crate::mutants::{self, Mutant};
 use crate::outcome::RejectReason;
 use crate::prog::{Callee, Imm64, Insn, Kfunc, Program};
@@ -486,13 +487,14 @@ impl Graph {
     }
 }
 
-/// `MAX_CALL_FRAMES`.
-const MAX_CALL_FRAMES: usize = 8;
+/// The largest `MAX_CALL_FRAMES` of any era (see [`max_call_frames`]).
+const MAX_CALL_FRAMES: usize = 16;
 
-/// The most frames a call chain may have: `MAX_CALL_FRAMES`, one more with the
-/// `CallChainAllowsNineFrames` mutant.
-pub fn max_call_frames() -> usize {
-    MAX_CALL_FRAMES + usize::from(mutants::active(Mutant::CallChainAllowsNineFrames))
+/// The most frames a call chain may have: `MAX_CALL_FRAMES`, 8 until 7.x raised it to 16
+/// (`Features::sixteen_call_frames`); one more with the `CallChainAllowsNineFrames` mutant.
+pub fn max_call_frames(f: &Features) -> usize {
+    let frames = if f.sixteen_call_frames { 16 } else { 8 };
+    frames + usize::from(mutants::active(Mutant::CallChainAllowsNineFrames))
 }
 /// `MAX_BPF_STACK`.
 const MAX_STACK: i64 = 512;
@@ -500,16 +502,16 @@ const MAX_STACK: i64 = 512;
 /// `check_max_stack_depth`: from `main` and from every async callback (since 6.5, "Repeat
 /// check_max_stack_depth for async callbacks"), walk the calls in instruction order; each
 /// frame costs its depth rounded up to 16 bytes (`round_up_stack_depth`, JIT on). A chain
-/// above 512 bytes is "combined stack size of %d calls is %d. Too large", one above eight
-/// frames "the call stack of %d frames is too deep !". An async callback's address is not a
+/// above 512 bytes is "combined stack size of %d calls is %d. Too large", one above
+/// [`max_call_frames`] "the call stack of %d frames is too deep !". An async callback's address is not a
 /// call ("async callbacks don't increase bpf prog stack size unless called directly").
-pub fn check_max_stack_depth(code: &Code<'_>, g: &Graph) -> Res<()> {
+pub fn check_max_stack_depth(f: &Features, code: &Code<'_>, g: &Graph) -> Res<()> {
     let n = code.prog.subprogs.len();
     for root in (0..n).filter(|&s| s == 0 || g.subprogs[s].is_async_cb) {
         // One slot more than a chain may hold (see [`max_call_frames`]).
         let mut chain = [0; MAX_CALL_FRAMES + 1];
         chain[0] = root as u8;
-        walk_depth(code, g, &mut chain, 1, 0)?;
+        walk_depth(max_call_frames(f), code, g, &mut chain, 1, 0)?;
     }
     Ok(())
 }
@@ -517,6 +519,7 @@ pub fn check_max_stack_depth(code: &Code<'_>, g: &Graph) -> Res<()> {
 /// The calls from the last of the first `len` subprograms of `chain`, whose callers' frames
 /// take `below` bytes.
 fn walk_depth(
+    max_frames: usize,
     code: &Code<'_>,
     g: &Graph,
     chain: &mut [u8; MAX_CALL_FRAMES + 1],
@@ -546,11 +549,11 @@ fn walk_depth(
         if chain[..len].contains(&callee) {
             return Err(Stop::Unsupported("recursive calls"));
         }
-        if len >= max_call_frames() {
+        if len >= max_frames {
             return Err(RejectReason::CallStackTooDeep.into());
         }
         chain[len] = callee;
-        walk_depth(code, g, chain, len + 1, depth)?;
+        walk_depth(max_frames, code, g, chain, len + 1, depth)?;
     }
     Ok(())
 }

@@ -548,7 +548,7 @@ impl<'a> Checker<'a> {
             st.set(Reg::R0, Val::UNKNOWN);
             return Ok(Flow::Next);
         }
-        if st.frames.len() >= max_call_frames() {
+        if st.frames.len() >= max_call_frames(&self.kernel.features) {
             return Err(RejectReason::CallStackTooDeep.into());
         }
         if st.frames.iter().any(|f| f.subprog == s) {

@@ -22,6 +22,7 @@ mod exec;
 mod state;
 
 pub use calls::{Arg, kfunc_args, kfunc_exists};
+pub use cfg::max_call_frames;
 
 use crate::era::Kernel;
 use crate::errno::Errno;
@@ -191,7 +192,7 @@ fn load(
     }
     cfg::check_cfg(&code)?;
     exec::Checker::new(kernel, case, maps, &code, exec_buf).run()?;
-    cfg::check_max_stack_depth(&code, &exec_buf.graph)
+    cfg::check_max_stack_depth(&kernel.features, &code, &exec_buf.graph)
 }
 
 /// `resolve_pseudo_ldimm64`: each map the code names, in instruction order, the first time
