@@ -489,9 +489,6 @@ impl Gen<'_, '_> {
             Call::KptrXchg { new, .. } => {
                 // The task kfuncs make and drop the objects a kptr holds: the oracle's own
                 // means, not the program's (absent before 6.2).
-                let release = ks
-                    .task_release
-                    .ok_or(Refusal::Cannot("no bpf_task_release to drop a kptr"))?;
                 let a = &mut self.asm;
                 // The verifier walks the fall-through first: keep the call on it, so that
                 // the first error it reports is the statement's, as in the spec's order.
@@ -510,11 +507,18 @@ impl Gen<'_, '_> {
                     a.mov_imm(Reg::R2, 0);
                 }
                 a.call_helper(KPTR_XCHG);
-                // The old object comes back to the program, which releases it.
-                a.jump_if(Cond::Eq, Reg::R0, 0, done);
-                a.mov(Reg::R1, Reg::R0);
-                a.call_kfunc(release.btf_id);
-                a.mov_imm(Reg::R0, 1);
+                // The old object comes back to the program, which releases it. A kernel
+                // without bpf_task_release (6.1) has no referenced kptr the oracle's BTF can
+                // declare (its tag `kptr` is the unreferenced kind before v6.4, and task_struct
+                // has no destructor kfunc), so its verifier refuses the call itself: nothing
+                // to release. Were the call accepted, the unreleased object would be refused
+                // ("Unreleased reference"), a divergence in sight.
+                if let Some(release) = ks.task_release {
+                    a.jump_if(Cond::Eq, Reg::R0, 0, done);
+                    a.mov(Reg::R1, Reg::R0);
+                    a.call_kfunc(release.btf_id);
+                    a.mov_imm(Reg::R0, 1);
+                }
                 if a.is_used(failed) {
                     a.goto(done);
                     a.bind(failed);

@@ -69,6 +69,7 @@ impl Era {
             task_kfuncs: false,
             eq_branch_on_ranges: false,
             task_kfuncs_in_raw_tracepoints: false,
+            kptr_untrusted_tag: false,
         };
         match self {
             Era::V5_15 => v5_15,
@@ -88,6 +89,7 @@ impl Era {
                 task_kfuncs: true,
                 eq_branch_on_ranges: true,
                 preempt_rt_rejects_timer: true,
+                kptr_untrusted_tag: true,
                 ..Era::V6_1.features()
             },
             Era::V6_18 => Features {
@@ -186,7 +188,17 @@ pub struct Features {
     /// into btf_record", aa3496accc41, v6.2): a duplicate timer / wq / task_work / spin lock
     /// makes the whole record an error, so no special field of the map counts. Before, each
     /// kind was looked up on its own (`btf_find_timer`: -E2BIG) and only that kind was
-    /// ignored. Observed on 6.18 by the kernel oracle; the 6.1 side awaits the VM matrix.
+    /// ignored. Observed on 6.18 by the kernel oracle and on 6.1.0-56 in the VM matrix.
+    ///
+    /// The same series ("bpf: Consolidate spin_lock, timer management into btf_record",
+    /// db559117828d, v6.2) made `map_check_btf` check the record's fields together: a value
+    /// with any special field is -EACCES when read-only or write-only to programs, then each
+    /// kind's map types are checked (-EOPNOTSUPP). Before, each kind had its own block, in
+    /// the order spin lock, timer, kptrs: a spin lock or a timer refuses only
+    /// `BPF_F_RDONLY_PROG` (-EACCES), a spin lock outside hash / array maps is -ENOTSUPP, and
+    /// kptrs refuse both flags and live in hash, LRU hash, array and percpu array maps only
+    /// (the percpu array since 6df4ea1ff0ff, v6.1; percpu hash and local-storage maps came
+    /// later). Observed on 6.1.0-56 in the VM matrix.
     pub btf_record: bool,
     /// `bpf_check` resolves the map fds (-EBADF, `check_map_prog_compatibility`) before
     /// `check_attach_btf_id` (the sleepable flag), no longer after: "bpf: check
@@ -237,6 +249,13 @@ pub struct Features {
     /// 6.18 refuses (observed in the VM matrix; the 7.x release that registered the generic
     /// kfunc set for raw tracepoints is not pinned yet).
     pub task_kfuncs_in_raw_tracepoints: bool,
+    /// The BTF type tag `kptr` marks a referenced kptr and `kptr_untrusted` an unreferenced
+    /// one ("bpf: Rename __kptr_ref -> __kptr and __kptr -> __kptr_untrusted", 03b77e17aeb2,
+    /// v6.4). Before, `btf_find_kptr` knows `kptr` as the unreferenced kind and `kptr_ref` as
+    /// the referenced one, and any other tag fails `btf_parse_kptrs` (-EINVAL): the map is
+    /// created with no kptr at all, its kptr fields plain bytes. Observed on 6.1.0-56 in the
+    /// VM matrix (a `kptr_untrusted` field made a write-only-to-programs map creatable).
+    pub kptr_untrusted_tag: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.

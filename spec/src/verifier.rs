@@ -233,6 +233,11 @@ fn check_call(w: &World, spec: &ProgSpec, map: Option<MapRef>, call: &Call) -> R
         }
         return Err(Outcome::Reject(RejectReason::NoValidField(field)));
     }
+    // `process_kptr_func`: "off=%d kptr isn't referenced kptr" (6.1: the tag `kptr` is the
+    // unreferenced kind).
+    if field == Field::Kptr && !field.is_referenced_kptr(&f) {
+        return Err(Outcome::Reject(RejectReason::KptrNotReferenced));
+    }
     // `process_timer_func` (e25ddfb388c8, v6.18 and 6.12.y), once the field pointer is
     // checked: on 6.12-rt a timer call on a map without a timer is "has no valid bpf_timer"
     // (observed in the VM matrix).

@@ -34,7 +34,7 @@ impl MapSpec {
             value: recognised_fields(kernel, self.value),
             ..*self
         };
-        let checked = check_map_spec(&spec, self.value.has_special_fields(), template);
+        let checked = check_map_spec(kernel, &spec, self.value.has_special_fields(), template);
         (spec, checked)
     }
 }
@@ -48,12 +48,17 @@ impl MapSpec {
 /// A kind the era's kernel does not know (`struct bpf_wq` before 6.10, `struct
 /// bpf_task_work` before 6.18: `btf_parse_fields` matches the names it knows) is plain bytes
 /// of the value. Found by the VM matrix: on 6.12 a value whose only special field was a
-/// `bpf_task_work` has no BTF record.
+/// `bpf_task_work` has no BTF record. Before [`crate::Features::kptr_untrusted_tag`] the tag
+/// `kptr_untrusted` is unknown: the kptr parse fails and neither kptr field counts (the
+/// `kptr` one, when alone, is an unreferenced kptr: [`Field::is_referenced_kptr`]).
 fn recognised_fields(kernel: &Kernel, v: ValueLayout) -> ValueLayout {
     let f = &kernel.features;
+    let kptrs = f.kptr_untrusted_tag || v.kptr_untrusted == 0;
     let v = ValueLayout {
         wq: if f.wq { v.wq } else { 0 },
         task_work: if f.task_work { v.task_work } else { 0 },
+        kptr: if kptrs { v.kptr } else { 0 },
+        kptr_untrusted: if kptrs { v.kptr_untrusted } else { 0 },
         ..v
     };
     let dup = |f: Field| v.count(f) > 1;
@@ -77,6 +82,7 @@ fn recognised_fields(kernel: &Kernel, v: ValueLayout) -> ValueLayout {
 /// that order. `sized` says the declared value holds special fields (so it is larger than a
 /// map fd), recognised or not; `template` is as in [`MapSpec::create`].
 fn check_map_spec(
+    kernel: &Kernel,
     spec: &MapSpec,
     sized: bool,
     template: impl FnOnce(MapIdx) -> Option<MapKind>,
@@ -114,25 +120,10 @@ fn check_map_spec(
     if spec.kind == MapKind::ArrayOfMaps && (spec.flags.rdonly_prog || spec.flags.wronly_prog) {
         return Err(Errno::EINVAL);
     }
-    if spec.value.has_special_fields() {
-        // Special fields can be neither read-only nor write-only to programs.
-        if spec.flags.rdonly_prog || spec.flags.wronly_prog {
-            return Err(Errno::EACCES);
-        }
-        // Each kind of field is allowed in a fixed set of map types.
-        let allowed = |f: Field| match f {
-            Field::Timer | Field::Wq | Field::TaskWork => {
-                matches!(spec.kind, MapKind::Hash | MapKind::LruHash | MapKind::Array)
-            }
-            Field::SpinLock => matches!(spec.kind, MapKind::Hash | MapKind::Array),
-            Field::Kptr | Field::KptrUntrusted => !spec.kind.is_map_in_map(),
-        };
-        if Field::ALL
-            .into_iter()
-            .any(|f| spec.value.count(f) > 0 && !allowed(f))
-        {
-            return Err(Errno::EOPNOTSUPP);
-        }
+    if kernel.features.btf_record {
+        check_record(spec)?;
+    } else {
+        check_fields_by_kind(spec)?;
     }
     if spec.kind.is_map_in_map() {
         // `bpf_map_meta_alloc`: the inner template must be an fd of a map that is not itself
@@ -142,6 +133,70 @@ fn check_map_spec(
         };
         if kind.is_map_in_map() {
             return Err(Errno::EINVAL);
+        }
+    }
+    Ok(())
+}
+
+/// `map_check_btf` since v6.2 ([`crate::Features::btf_record`]): the record's fields
+/// together.
+fn check_record(spec: &MapSpec) -> ElemResult {
+    if !spec.value.has_special_fields() {
+        return Ok(());
+    }
+    // Special fields can be neither read-only nor write-only to programs.
+    if spec.flags.rdonly_prog || spec.flags.wronly_prog {
+        return Err(Errno::EACCES);
+    }
+    // Each kind of field is allowed in a fixed set of map types.
+    let allowed = |f: Field| match f {
+        Field::Timer | Field::Wq | Field::TaskWork => {
+            matches!(spec.kind, MapKind::Hash | MapKind::LruHash | MapKind::Array)
+        }
+        Field::SpinLock => matches!(spec.kind, MapKind::Hash | MapKind::Array),
+        Field::Kptr | Field::KptrUntrusted => !spec.kind.is_map_in_map(),
+    };
+    if Field::ALL
+        .into_iter()
+        .any(|f| spec.value.count(f) > 0 && !allowed(f))
+    {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    Ok(())
+}
+
+/// `map_check_btf` before v6.2: one block per kind, spin lock, then timer, then kptrs (the
+/// kinds 6.1 knows), each with its own flag check and map types.
+fn check_fields_by_kind(spec: &MapSpec) -> ElemResult {
+    let v = &spec.value;
+    let (rdonly, wronly) = (spec.flags.rdonly_prog, spec.flags.wronly_prog);
+    let (hash_or_array, lru_hash) = (
+        matches!(spec.kind, MapKind::Hash | MapKind::Array),
+        spec.kind == MapKind::LruHash,
+    );
+    if v.spin_lock > 0 {
+        if rdonly {
+            return Err(Errno::EACCES);
+        }
+        if !hash_or_array {
+            return Err(Errno::ENOTSUPP);
+        }
+    }
+    if v.timer > 0 {
+        if rdonly {
+            return Err(Errno::EACCES);
+        }
+        if !(hash_or_array || lru_hash) {
+            return Err(Errno::EOPNOTSUPP);
+        }
+    }
+    if v.kptr > 0 || v.kptr_untrusted > 0 {
+        if rdonly || wronly {
+            return Err(Errno::EACCES);
+        }
+        // "bpf: Support kptrs in percpu arraymap" (6df4ea1ff0ff, v6.1).
+        if !(hash_or_array || lru_hash || spec.kind == MapKind::PercpuArray) {
+            return Err(Errno::EOPNOTSUPP);
         }
     }
     Ok(())

@@ -634,7 +634,9 @@ fn kptr_dest(c: &Checker<'_>, map: MapId, off: Off) -> Res<()> {
     }
     match layout::placed(&info.recorded).find(|&(at, f)| is_kptr(f) && i64::from(at) == off) {
         None => Err(RejectReason::FieldOffsetMismatch(Field::Kptr).into()),
-        Some((_, Field::KptrUntrusted)) => Err(RejectReason::KptrNotReferenced.into()),
+        Some((_, f)) if !f.is_referenced_kptr(&c.kernel.features) => {
+            Err(RejectReason::KptrNotReferenced.into())
+        }
         Some(_) => Ok(()),
     }
 }

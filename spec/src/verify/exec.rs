@@ -436,7 +436,9 @@ impl<'a> Checker<'a> {
                     );
                     Ok(())
                 }
-                _ if f == Field::Kptr => Err(RejectReason::KptrStoreToReferenced.into()),
+                _ if f.is_referenced_kptr(&self.kernel.features) => {
+                    Err(RejectReason::KptrStoreToReferenced.into())
+                }
                 Access::StoreImm(0) => Ok(()),
                 Access::StoreImm(_) => Err(RejectReason::KptrBadStore.into()),
                 Access::Store(r)
