@@ -70,6 +70,7 @@ impl Era {
             eq_branch_on_ranges: false,
             task_kfuncs_in_raw_tracepoints: false,
             kptr_untrusted_tag: false,
+            map_ops_return_long: false,
         };
         match self {
             Era::V5_15 => v5_15,
@@ -90,6 +91,7 @@ impl Era {
                 eq_branch_on_ranges: true,
                 preempt_rt_rejects_timer: true,
                 kptr_untrusted_tag: true,
+                map_ops_return_long: true,
                 ..Era::V6_1.features()
             },
             Era::V6_18 => Features {
@@ -256,6 +258,14 @@ pub struct Features {
     /// created with no kptr at all, its kptr fields plain bytes. Observed on 6.1.0-56 in the
     /// VM matrix (a `kptr_untrusted` field made a write-only-to-programs map creatable).
     pub kptr_untrusted_tag: bool,
+    /// `bpf_map_ops`' update / delete / push / pop / peek return `long` ("bpf: return long
+    /// from bpf_map_ops funcs", d7ba4cc900bf, v6.4). Before they return `int`, and
+    /// `do_misc_fixups` (JIT on, 64-bit) turns a program's `bpf_map_update_elem` /
+    /// `bpf_map_delete_elem` into a direct call of the map's op: the program sees the errno
+    /// zero-extended from 32 bits (-EINVAL as 4294967274). A call site the verifier reached
+    /// with two different maps (`record_func_map`: the map pointer is poisoned) keeps the
+    /// generic helper, which sign-extends. Observed on 6.1.0-56 in the VM matrix.
+    pub map_ops_return_long: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.

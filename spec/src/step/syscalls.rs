@@ -538,7 +538,7 @@ impl World {
             Err(out) => out.clone(),
         };
         let live = out == Outcome::Ok;
-        let used_maps = used.unwrap_or_default();
+        let (used_maps, shared_callbacks) = used.unwrap_or_default();
         for &m in &used_maps {
             self.map_inc(m);
         }
@@ -551,13 +551,18 @@ impl World {
             },
             refcnt: u64::from(live),
             used_maps,
+            shared_callbacks,
         });
         assert!(self.progs.len() <= 256, "INV-TABLE: at most 256 programs");
         out
     }
 
-    /// verifier.c `bpf_check`: the passes in the era's order, and the maps the program uses.
-    fn verify(&self, spec: &ProgSpec) -> Result<Vec<MapIdx>, Outcome> {
+    /// verifier.c `bpf_check`: the passes in the era's order; the maps the program uses and
+    /// the callbacks walked with more than one map.
+    fn verify(
+        &self,
+        spec: &ProgSpec,
+    ) -> Result<(Vec<MapIdx>, crate::verifier::SharedCallbacks), Outcome> {
         use crate::verifier;
         let attach_late = self.kernel.features.attach_checks_after_maps;
         verifier::check_kfuncs(self, spec).map_err(Outcome::Reject)?;
@@ -568,8 +573,8 @@ impl World {
         if attach_late {
             verifier::check_attach(self, spec).map_err(Outcome::Reject)?;
         }
-        verifier::check(self, spec)?;
-        Ok(used)
+        let shared = verifier::check(self, spec)?;
+        Ok((used, shared))
     }
 
     /// verifier.c `resolve_pseudo_ldimm64`: each `ld_imm64` of a map fd in instruction order
