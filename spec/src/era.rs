@@ -71,6 +71,7 @@ impl Era {
             task_kfuncs_in_raw_tracepoints: false,
             kptr_untrusted_tag: false,
             map_ops_return_long: false,
+            lazy_global_subprogs: false,
         };
         match self {
             Era::V5_15 => v5_15,
@@ -92,6 +93,7 @@ impl Era {
                 preempt_rt_rejects_timer: true,
                 kptr_untrusted_tag: true,
                 map_ops_return_long: true,
+                lazy_global_subprogs: true,
                 ..Era::V6_1.features()
             },
             Era::V6_18 => Features {
@@ -266,6 +268,13 @@ pub struct Features {
     /// with two different maps (`record_func_map`: the map pointer is poisoned) keeps the
     /// generic helper, which sign-extends. Observed on 6.1.0-56 in the VM matrix.
     pub map_ops_return_long: bool,
+    /// Global subprograms are verified after `main`, and only those it calls ("bpf: Validate
+    /// global subprogs lazily", 2afae08c9dcb, v6.8). Before, `bpf_check` runs
+    /// `do_check_subprogs` first: every global subprogram, in index order, then
+    /// `do_check_main`; so a fault in a global subprogram is reported before one in `main`.
+    /// Observed on 6.1.0-56 in the VM matrix ("Validating cb1() func#1..." then "R3
+    /// !read_ok", where 6.18 reports main's "callback function not static").
+    pub lazy_global_subprogs: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.
