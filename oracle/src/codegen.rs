@@ -154,12 +154,6 @@ fn check_limits(spec: &ProgSpec) -> Result<(), Refusal> {
             "a body longer than the oracle's result area",
         ));
     }
-    if !spec.gpl && spec.code().any(|s| matches!(s.call, Call::KptrXchg { .. })) {
-        // The objects kptr_xchg stores come from kfuncs, which need a GPL program.
-        return Err(Refusal::Cannot(
-            "a non-GPL program cannot call the kfuncs that acquire / release a kptr object",
-        ));
-    }
     // A callback only dead code passes is never walked, so the verifier never marks it an
     // async callback, and its stack-depth pass follows the function addresses in such
     // callbacks as direct calls: a chain of 8 frames (a cycle among them) is "the call stack
@@ -488,7 +482,13 @@ impl Gen<'_, '_> {
             }
             Call::KptrXchg { new, .. } => {
                 // The task kfuncs make and drop the objects a kptr holds: the oracle's own
-                // means, not the program's (absent before 6.2).
+                // means, not the program's (absent before 6.2). Kfuncs need a GPL program.
+                if !self.spec.gpl && (new || ks.task_release.is_some()) {
+                    return Err(Refusal::Cannot(
+                        "a non-GPL program cannot call the kfuncs that acquire / release a kptr \
+                         object",
+                    ));
+                }
                 let a = &mut self.asm;
                 // The verifier walks the fall-through first: keep the call on it, so that
                 // the first error it reports is the statement's, as in the spec's order.
