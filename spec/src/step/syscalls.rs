@@ -48,12 +48,13 @@ impl MapSpec {
 /// A kind the era's kernel does not know (`struct bpf_wq` before 6.10, `struct
 /// bpf_task_work` before 6.18: `btf_parse_fields` matches the names it knows) is plain bytes
 /// of the value. Found by the VM matrix: on 6.12 a value whose only special field was a
-/// `bpf_task_work` has no BTF record. Before [`crate::Features::kptr_untrusted_tag`] the tag
-/// `kptr_untrusted` is unknown: the kptr parse fails and neither kptr field counts (the
-/// `kptr` one, when alone, is an unreferenced kptr: [`Field::is_referenced_kptr`]).
+/// `bpf_task_work` has no BTF record. Kptrs are parsed since v5.19 ([`crate::Features::kptr`]);
+/// before [`crate::Features::kptr_untrusted_tag`] the tag `kptr_untrusted` is unknown: the
+/// kptr parse fails and neither kptr field counts (the `kptr` one, when alone, is an
+/// unreferenced kptr: [`Field::is_referenced_kptr`]).
 fn recognised_fields(kernel: &Kernel, v: ValueLayout) -> ValueLayout {
     let f = &kernel.features;
-    let kptrs = f.kptr_untrusted_tag || v.kptr_untrusted == 0;
+    let kptrs = f.kptr && (f.kptr_untrusted_tag || v.kptr_untrusted == 0);
     let v = ValueLayout {
         wq: if f.wq { v.wq } else { 0 },
         task_work: if f.task_work { v.task_work } else { 0 },
