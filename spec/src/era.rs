@@ -72,6 +72,7 @@ impl Era {
             kptr_untrusted_tag: false,
             map_ops_return_long: false,
             lazy_global_subprogs: false,
+            kptr_xchg_checks_btf_first: false,
         };
         match self {
             Era::V5_15 => v5_15,
@@ -94,6 +95,7 @@ impl Era {
                 kptr_untrusted_tag: true,
                 map_ops_return_long: true,
                 lazy_global_subprogs: true,
+                kptr_xchg_checks_btf_first: true,
                 ..Era::V6_1.features()
             },
             Era::V6_18 => Features {
@@ -275,6 +277,10 @@ pub struct Features {
     /// Observed on 6.1.0-56 in the VM matrix ("Validating cb1() func#1..." then "R3
     /// !read_ok", where 6.18 reports main's "callback function not static").
     pub lazy_global_subprogs: bool,
+    /// `process_kptr_func` checks that the map has BTF before that the destination is at a
+    /// constant offset ("bpf: Support bpf_kptr_xchg into local kptr", b0966c724584, v6.12).
+    /// Before, the constant offset first (6.1, as `process_timer_func`).
+    pub kptr_xchg_checks_btf_first: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.
