@@ -155,12 +155,6 @@ fn check_limits(spec: &ProgSpec, f: &Features) -> Result<(), Refusal> {
             "a body longer than the oracle's result area",
         ));
     }
-    if !spec.gpl && spec.code().any(|s| matches!(s.call, Call::KptrXchg { .. })) {
-        // The objects kptr_xchg stores come from kfuncs, which need a GPL program.
-        return Err(Refusal::Cannot(
-            "a non-GPL program cannot call the kfuncs that acquire / release a kptr object",
-        ));
-    }
     // A callback only dead code passes is never walked, so the verifier never marks it an
     // async callback, and its stack-depth pass follows the function addresses in such
     // callbacks as direct calls: a chain of `MAX_CALL_FRAMES` frames (a cycle among them) is
@@ -486,10 +480,13 @@ impl Gen<'_, '_> {
             }
             Call::KptrXchg { new, .. } => {
                 // The task kfuncs make and drop the objects a kptr holds: the oracle's own
-                // means, not the program's (absent before 6.2).
-                let release = ks
-                    .task_release
-                    .ok_or(Refusal::Cannot("no bpf_task_release to drop a kptr"))?;
+                // means, not the program's (absent before 6.2). Kfuncs need a GPL program.
+                if !self.spec.gpl && (new || ks.task_release.is_some()) {
+                    return Err(Refusal::Cannot(
+                        "a non-GPL program cannot call the kfuncs that acquire / release a kptr \
+                         object",
+                    ));
+                }
                 let a = &mut self.asm;
                 // The verifier walks the fall-through first: keep the call on it, so that
                 // the first error it reports is the statement's, as in the spec's order.
@@ -508,11 +505,18 @@ impl Gen<'_, '_> {
                     a.mov_imm(Reg::R2, 0);
                 }
                 a.call_helper(KPTR_XCHG);
-                // The old object comes back to the program, which releases it.
-                a.jump_if(Cond::Eq, Reg::R0, 0, done);
-                a.mov(Reg::R1, Reg::R0);
-                a.call_kfunc(release.btf_id);
-                a.mov_imm(Reg::R0, 1);
+                // The old object comes back to the program, which releases it. A kernel
+                // without bpf_task_release (6.1) has no referenced kptr the oracle's BTF can
+                // declare (its tag `kptr` is the unreferenced kind before v6.4, and task_struct
+                // has no destructor kfunc), so its verifier refuses the call itself: nothing
+                // to release. Were the call accepted, the unreleased object would be refused
+                // ("Unreleased reference"), a divergence in sight.
+                if let Some(release) = ks.task_release {
+                    a.jump_if(Cond::Eq, Reg::R0, 0, done);
+                    a.mov(Reg::R1, Reg::R0);
+                    a.call_kfunc(release.btf_id);
+                    a.mov_imm(Reg::R0, 1);
+                }
                 if a.is_used(failed) {
                     a.goto(done);
                     a.bind(failed);

@@ -68,6 +68,13 @@ const TABLE: &[(&[&str], Reason)] = &[
         &["doesn't have 'struct "],
         Reason::Field(RejectReason::NoValidField),
     ),
+    // 6.1's `process_timer_func` for a value with two timers (`btf_find_timer`: -E2BIG):
+    // "map '%s' has more than one 'struct bpf_timer'"; since the record (v6.2) the line is
+    // "has no valid bpf_timer" (observed on 6.1.0-56 in the VM matrix).
+    (
+        &["has more than one 'struct "],
+        Reason::Field(RejectReason::NoValidField),
+    ),
     // `process_kptr_func`: "off=%d doesn't point to kptr" (-EACCES): the value has a kptr
     // field (`BPF_KPTR`: referenced or not), none at this offset.
     (
@@ -721,6 +728,14 @@ mod tests {
             ),
             (
                 "R1 has no valid kptr",
+                RejectReason::NoValidField(Field::Kptr),
+            ),
+            (
+                "map '' has more than one 'struct bpf_timer'",
+                RejectReason::NoValidField(Field::Timer),
+            ),
+            (
+                "map '' has no valid kptr",
                 RejectReason::NoValidField(Field::Kptr),
             ),
             (

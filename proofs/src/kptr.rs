@@ -2,11 +2,13 @@
 //! exactly once when its element goes — update, delete, LRU eviction — or the map is freed
 //! (7.x: not by an array update in place).
 //!
-//! Bound: every era with kptrs (6.1 on), every `Shape`, the kptr-storing program (and a timer
-//! program for the uref drop); the worlds `PREFIX` ops from `Universe::world`.
+//! Bound: every era whose `kptr` field is a referenced kptr (6.12 on: the tag names the
+//! referenced kind since v6.4, `Field::is_referenced_kptr`), every `Shape`, the kptr-storing
+//! program (and a timer program for the uref drop); the worlds `PREFIX` ops from
+//! `Universe::world`.
 
 use spec::world::Life;
-use spec::{Outcome, World};
+use spec::{Field, Outcome, World};
 
 use crate::ledger::{kptr_cells, linked, urefs_dropped};
 use crate::universe::{Act, Prog, Shape, Universe, any_era};
@@ -16,7 +18,7 @@ const PREFIX: usize = 4;
 
 fn kptr_universe(progs: &'static [Prog]) -> Universe {
     Universe {
-        era: any_era(|f| f.kptr),
+        era: any_era(|f| Field::Kptr.is_referenced_kptr(f)),
         shape: kani::any(),
         progs,
     }

@@ -7,7 +7,7 @@
 //! so each step of each sequence is a checked transition.
 
 use spec::world::Life;
-use spec::{Era, Outcome, World};
+use spec::{Era, Field, Outcome, World};
 
 use crate::universe::{Prog, Universe};
 
@@ -54,7 +54,7 @@ fn cover_reached_states(w: &World, out: &Outcome) {
     if f.task_work {
         kani::cover!(matches!(out, Outcome::Ran { callbacks, .. } if !callbacks.is_empty()));
     }
-    if f.kptr {
+    if Field::Kptr.is_referenced_kptr(&f) {
         kani::cover!(w.kptr_objects > 0);
     }
 }
@@ -68,7 +68,8 @@ pub fn verify_step_preserves_invariants_5_15() {
     step_preserves_invariants(Era::V5_15);
 }
 
-/// The same kernel paths for v6.1: timers and referenced kptrs (`bpf_kptr_xchg`, v5.19).
+/// The same kernel paths for v6.1: timers; its `kptr` field is the unreferenced kind (the tag
+/// names the referenced one since v6.4), so `bpf_kptr_xchg` does not load.
 #[kani::proof]
 #[kani::unwind(27)] // the longest loop: any_of over the era's ≤ 26 acts
 pub fn verify_step_preserves_invariants_6_1() {

@@ -2,9 +2,9 @@
 //! enums over a handful of ids, no maps or vectors in the descriptions themselves).
 //!
 //! * One map (`MapIdx(0)`) of a chosen [`Shape`], `max_entries` 1, whose value holds a
-//!   `bpf_timer`, a `bpf_wq`, a `bpf_task_work` and a referenced kptr. Keys 0 and 1: with one
-//!   entry, key 1 is out of range for an array, -E2BIG for a full hash, and evicts key 0 from
-//!   an LRU hash.
+//!   `bpf_timer`, a `bpf_wq`, a `bpf_task_work` and a kptr (tag `kptr`: referenced since
+//!   v6.4). Keys 0 and 1: with one entry, key 1 is out of range for an array, -E2BIG for a
+//!   full hash, and evicts key 0 from an LRU hash.
 //! * Programs from the catalogue [`Prog`], each a SchedCls program run on its element of the
 //!   map, doing one async thing. A program the era cannot load (its kfunc does not exist yet)
 //!   is a failed load; [`Universe::acts`] leaves ops on it out.
@@ -14,9 +14,9 @@
 //! bound is each harness's own (see README.md).
 
 use spec::{
-    Call, CbIdx, ClockFlags, Era, Features, Kernel, Key, KfuncFlags, MapFlags, MapIdx, MapKind,
-    MapRef, MapSpec, Nanos, ObjRef, Op, Outcome, ProgIdx, ProgSpec, ProgType, Stmt, Target,
-    TaskWorkMode, TimerFlags, UpdateFlags, ValueLayout, World,
+    Call, CbIdx, ClockFlags, Era, Features, Field, Kernel, Key, KfuncFlags, MapFlags, MapIdx,
+    MapKind, MapRef, MapSpec, Nanos, ObjRef, Op, Outcome, ProgIdx, ProgSpec, ProgType, Stmt,
+    Target, TaskWorkMode, TimerFlags, UpdateFlags, ValueLayout, World,
 };
 
 /// A kernel era, as a choice.
@@ -125,7 +125,7 @@ impl Prog {
             Prog::ArmTimer | Prog::SwapTimer | Prog::CancelTimer => true,
             Prog::ArmWq => f.wq,
             Prog::ScheduleTaskWork => f.task_work,
-            Prog::StoreKptr => f.kptr,
+            Prog::StoreKptr => Field::Kptr.is_referenced_kptr(&f),
         }
     }
 

@@ -75,6 +75,10 @@ impl Era {
             sixteen_call_frames: false,
             sleepable_tracepoints: false,
             element_free_keeps_kptr: false,
+            kptr_untrusted_tag: false,
+            map_ops_return_long: false,
+            lazy_global_subprogs: false,
+            kptr_xchg_checks_btf_first: false,
         };
         match self {
             Era::V5_15 => v5_15,
@@ -95,6 +99,10 @@ impl Era {
                 eq_branch_on_ranges: true,
                 preempt_rt_rejects_timer: true,
                 might_sleep_helpers: true,
+                kptr_untrusted_tag: true,
+                map_ops_return_long: true,
+                lazy_global_subprogs: true,
+                kptr_xchg_checks_btf_first: true,
                 ..Era::V6_1.features()
             },
             Era::V6_18 => Features {
@@ -198,7 +206,17 @@ pub struct Features {
     /// into btf_record", aa3496accc41, v6.2): a duplicate timer / wq / task_work / spin lock
     /// makes the whole record an error, so no special field of the map counts. Before, each
     /// kind was looked up on its own (`btf_find_timer`: -E2BIG) and only that kind was
-    /// ignored. Observed on 6.18 by the kernel oracle; the 6.1 side awaits the VM matrix.
+    /// ignored. Observed on 6.18 by the kernel oracle and on 6.1.0-56 in the VM matrix.
+    ///
+    /// The same series ("bpf: Consolidate spin_lock, timer management into btf_record",
+    /// db559117828d, v6.2) made `map_check_btf` check the record's fields together: a value
+    /// with any special field is -EACCES when read-only or write-only to programs, then each
+    /// kind's map types are checked (-EOPNOTSUPP). Before, each kind had its own block, in
+    /// the order spin lock, timer, kptrs: a spin lock or a timer refuses only
+    /// `BPF_F_RDONLY_PROG` (-EACCES), a spin lock outside hash / array maps is -ENOTSUPP, and
+    /// kptrs refuse both flags and live in hash, LRU hash, array and percpu array maps only
+    /// (the percpu array since 6df4ea1ff0ff, v6.1; percpu hash and local-storage maps came
+    /// later). Observed on 6.1.0-56 in the VM matrix.
     pub btf_record: bool,
     /// `bpf_check` resolves the map fds (-EBADF, `check_map_prog_compatibility`) before
     /// `check_attach_btf_id` (the sleepable flag), no longer after: "bpf: check
@@ -292,6 +310,32 @@ pub struct Features {
     /// after an update until the map is torn down). Before (v5.19 to 7.0) the kptr was
     /// released at once.
     pub element_free_keeps_kptr: bool,
+    /// The BTF type tag `kptr` marks a referenced kptr and `kptr_untrusted` an unreferenced
+    /// one ("bpf: Rename __kptr_ref -> __kptr and __kptr -> __kptr_untrusted", 03b77e17aeb2,
+    /// v6.4). Before, `btf_find_kptr` knows `kptr` as the unreferenced kind and `kptr_ref` as
+    /// the referenced one, and any other tag fails `btf_parse_kptrs` (-EINVAL): the map is
+    /// created with no kptr at all, its kptr fields plain bytes. Observed on 6.1.0-56 in the
+    /// VM matrix (a `kptr_untrusted` field made a write-only-to-programs map creatable).
+    pub kptr_untrusted_tag: bool,
+    /// `bpf_map_ops`' update / delete / push / pop / peek return `long` ("bpf: return long
+    /// from bpf_map_ops funcs", d7ba4cc900bf, v6.4). Before they return `int`, and
+    /// `do_misc_fixups` (JIT on, 64-bit) turns a program's `bpf_map_update_elem` /
+    /// `bpf_map_delete_elem` into a direct call of the map's op: the program sees the errno
+    /// zero-extended from 32 bits (-EINVAL as 4294967274). A call site the verifier reached
+    /// with two different maps (`record_func_map`: the map pointer is poisoned) keeps the
+    /// generic helper, which sign-extends. Observed on 6.1.0-56 in the VM matrix.
+    pub map_ops_return_long: bool,
+    /// Global subprograms are verified after `main`, and only those it calls ("bpf: Validate
+    /// global subprogs lazily", 2afae08c9dcb, v6.8). Before, `bpf_check` runs
+    /// `do_check_subprogs` first: every global subprogram, in index order, then
+    /// `do_check_main`; so a fault in a global subprogram is reported before one in `main`.
+    /// Observed on 6.1.0-56 in the VM matrix ("Validating cb1() func#1..." then "R3
+    /// !read_ok", where 6.18 reports main's "callback function not static").
+    pub lazy_global_subprogs: bool,
+    /// `process_kptr_func` checks that the map has BTF before that the destination is at a
+    /// constant offset ("bpf: Support bpf_kptr_xchg into local kptr", b0966c724584, v6.12).
+    /// Before, the constant offset first (6.1, as `process_timer_func`).
+    pub kptr_xchg_checks_btf_first: bool,
 }
 
 /// The kernel a scenario runs on: an era and the build options that change behaviour.

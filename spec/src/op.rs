@@ -159,6 +159,13 @@ impl Field {
             Field::SpinLock => "bpf_spin_lock",
         }
     }
+
+    /// Whether a kptr field of this tag holds a reference on `features`' kernel (only
+    /// `bpf_kptr_xchg` writes it, plain stores are refused): the tag `kptr` since v6.4, the
+    /// unreferenced kind before ([`crate::Features::kptr_untrusted_tag`]).
+    pub const fn is_referenced_kptr(self, features: &crate::Features) -> bool {
+        matches!(self, Field::Kptr) && features.kptr_untrusted_tag
+    }
 }
 
 /// `BPF_MAP_CREATE` flags the spec distinguishes.

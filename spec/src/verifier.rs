@@ -98,8 +98,16 @@ fn exists(w: &World, call: &Call) -> Result<(), RejectReason> {
 pub const WQ_WITHOUT_RECORD: &str =
     "process_wq_func reads the BTF record of a map value without special fields (6.10 to 6.17)";
 
-/// `do_check`, the instruction walk, once the maps are resolved.
-pub fn check(w: &World, spec: &ProgSpec) -> Result<(), Outcome> {
+/// The callbacks (by index and the field whose call passes them: timer, wq or task_work)
+/// that the verifier walks with more than one map as their element's map: the call sites in
+/// them that take that map (`record_func_map`) have a poisoned map pointer, and
+/// `do_misc_fixups` leaves those calls to the generic helper
+/// ([`crate::Features::map_ops_return_long`]).
+pub type SharedCallbacks = Vec<(CbIdx, Field)>;
+
+/// `do_check`, the instruction walk, once the maps are resolved; on success, the callbacks
+/// walked with more than one map.
+pub fn check(w: &World, spec: &ProgSpec) -> Result<SharedCallbacks, Outcome> {
     // The self element is looked up first, then each live statement of `main` in order.
     if let Some(r) = spec.self_map {
         check_inner(w, r).map_err(Outcome::Reject)?;
@@ -120,7 +128,7 @@ pub fn check(w: &World, spec: &ProgSpec) -> Result<(), Outcome> {
     while let Some(site) = pending.pop() {
         if !walked.contains(&site) {
             walked.push(site);
-            let (cb, map) = site;
+            let (cb, _, map) = site;
             walk(
                 w,
                 spec,
@@ -130,17 +138,35 @@ pub fn check(w: &World, spec: &ProgSpec) -> Result<(), Outcome> {
             )?;
         }
     }
-    Ok(())
+    let mut shared = SharedCallbacks::new();
+    for &(cb, kind, map) in &walked {
+        let other_map = |&(c, k, m): &(CbIdx, Field, MapRef)| {
+            (c, k) == (cb, kind) && map_ptr(w, m) != map_ptr(w, map)
+        };
+        if !shared.contains(&(cb, kind)) && walked.iter().any(other_map) {
+            shared.push((cb, kind));
+        }
+    }
+    Ok(shared)
+}
+
+/// The map pointer the verifier knows for `r`: the map, or the inner-map template of an
+/// outer map (the same for every key of it).
+fn map_ptr(w: &World, r: MapRef) -> (bool, Option<MapIdx>) {
+    match r {
+        MapRef::Map(m) => (false, w.map_idx(m)),
+        MapRef::Inner { outer, .. } => (true, w.map_idx(outer)),
+    }
 }
 
 /// Check `body` in order, `this` being the map of its `self` element, and push the callbacks
-/// it passes.
+/// it passes, with the field whose call passes them.
 fn walk<'a>(
     w: &World,
     spec: &ProgSpec,
     body: impl Iterator<Item = &'a Stmt>,
     this: Option<MapRef>,
-    pending: &mut Vec<(CbIdx, MapRef)>,
+    pending: &mut Vec<(CbIdx, Field, MapRef)>,
 ) -> Result<(), Outcome> {
     for stmt in body {
         let map = match stmt.call.target() {
@@ -148,8 +174,8 @@ fn walk<'a>(
             Target::Elem(e) => Some(e.map),
         };
         check_call(w, spec, map, &stmt.call)?;
-        if let (Some(cb), Some(map)) = (stmt.call.callback(), map) {
-            pending.push((cb, map));
+        if let (Some(cb), Some(field), Some(map)) = (stmt.call.callback(), stmt.call.field(), map) {
+            pending.push((cb, field, map));
         }
     }
     Ok(())
@@ -232,6 +258,11 @@ fn check_call(w: &World, spec: &ProgSpec, map: Option<MapRef>, call: &Call) -> R
             )));
         }
         return Err(Outcome::Reject(RejectReason::NoValidField(field)));
+    }
+    // `process_kptr_func`: "off=%d kptr isn't referenced kptr" (6.1: the tag `kptr` is the
+    // unreferenced kind).
+    if field == Field::Kptr && !field.is_referenced_kptr(&f) {
+        return Err(Outcome::Reject(RejectReason::KptrNotReferenced));
     }
     // `process_timer_func` (e25ddfb388c8, v6.18 and 6.12.y), once the field pointer is
     // checked: on 6.12-rt a timer call on a map without a timer is "has no valid bpf_timer"

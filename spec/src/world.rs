@@ -73,6 +73,9 @@ pub struct ProgObj {
     pub refcnt: u64,
     /// Maps the program holds a reference on while it lives.
     pub used_maps: Vec<MapIdx>,
+    /// Callbacks the verifier walked with more than one map
+    /// ([`crate::verifier::SharedCallbacks`]).
+    pub shared_callbacks: crate::verifier::SharedCallbacks,
 }
 
 /// A `bpf_hrtimer` or `bpf_work` (the kernel's `bpf_async_cb`) living in a slot.

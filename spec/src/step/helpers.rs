@@ -49,7 +49,7 @@ impl World {
                 (ProgMapOp::Lookup, Ok(())) => Ret::Ptr,
                 (ProgMapOp::Lookup, Err(_)) => Ret::Null,
                 (_, Ok(())) => Ret::OK,
-                (_, Err(e)) => Ret::err(e),
+                (_, Err(e)) => self.map_op_error(frame, call.target(), e),
             });
         }
         let Some(e) = self.target_elem(frame, call.target()) else {
@@ -80,6 +80,22 @@ impl World {
             }
         };
         Ok(r)
+    }
+
+    /// What a program's `bpf_map_update_elem` / `bpf_map_delete_elem` returns for `e`:
+    /// `-errno`, or before [`crate::Features::map_ops_return_long`] the map op's `int`
+    /// zero-extended, unless the call kept the generic helper (a `self` element in a callback
+    /// the verifier walked with more than one map).
+    fn map_op_error(&self, frame: &Frame, t: Target, e: Errno) -> Ret {
+        let generic = t == Target::SelfElem
+            && frame
+                .callback()
+                .is_some_and(|cb| self.prog(frame.prog).shared_callbacks.contains(&cb));
+        if self.kernel.features.map_ops_return_long || generic {
+            Ret::err(e)
+        } else {
+            Ret::Int(i64::from(-(e as i32) as u32))
+        }
     }
 
     /// The element a pointer-taking call acts on. `self` stays the element the body started

@@ -14,7 +14,7 @@ mod syscalls;
 mod time;
 pub use time::CALLBACKS_PER_ADVANCE;
 
-use crate::op::{CbIdx, Op, ProgIdx};
+use crate::op::{CbIdx, Field, Op, ProgIdx};
 use crate::outcome::{Outcome, Unsupported};
 use crate::world::{ElemId, World};
 
@@ -74,6 +74,16 @@ impl Frame {
         match self.ctx {
             Ctx::Timer { timer, .. } => Some(timer),
             _ => None,
+        }
+    }
+
+    /// The callback running, with the field whose call passed it; `None` in the main body.
+    pub fn callback(&self) -> Option<(CbIdx, Field)> {
+        match self.ctx {
+            Ctx::Main => None,
+            Ctx::Timer { cb, .. } => Some((cb, Field::Timer)),
+            Ctx::Wq { cb } => Some((cb, Field::Wq)),
+            Ctx::TaskWork { cb } => Some((cb, Field::TaskWork)),
         }
     }
 

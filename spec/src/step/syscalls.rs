@@ -34,7 +34,7 @@ impl MapSpec {
             value: recognised_fields(kernel, self.value),
             ..*self
         };
-        let checked = check_map_spec(&spec, self.value.has_special_fields(), template);
+        let checked = check_map_spec(kernel, &spec, self.value.has_special_fields(), template);
         (spec, checked)
     }
 }
@@ -48,12 +48,18 @@ impl MapSpec {
 /// A kind the era's kernel does not know (`struct bpf_wq` before 6.10, `struct
 /// bpf_task_work` before 6.18: `btf_parse_fields` matches the names it knows) is plain bytes
 /// of the value. Found by the VM matrix: on 6.12 a value whose only special field was a
-/// `bpf_task_work` has no BTF record.
+/// `bpf_task_work` has no BTF record. Kptrs are parsed since v5.19 ([`crate::Features::kptr`]);
+/// before [`crate::Features::kptr_untrusted_tag`] the tag `kptr_untrusted` is unknown: the
+/// kptr parse fails and neither kptr field counts (the `kptr` one, when alone, is an
+/// unreferenced kptr: [`Field::is_referenced_kptr`]).
 fn recognised_fields(kernel: &Kernel, v: ValueLayout) -> ValueLayout {
     let f = &kernel.features;
+    let kptrs = f.kptr && (f.kptr_untrusted_tag || v.kptr_untrusted == 0);
     let v = ValueLayout {
         wq: if f.wq { v.wq } else { 0 },
         task_work: if f.task_work { v.task_work } else { 0 },
+        kptr: if kptrs { v.kptr } else { 0 },
+        kptr_untrusted: if kptrs { v.kptr_untrusted } else { 0 },
         ..v
     };
     let dup = |f: Field| v.count(f) > 1;
@@ -77,6 +83,7 @@ fn recognised_fields(kernel: &Kernel, v: ValueLayout) -> ValueLayout {
 /// that order. `sized` says the declared value holds special fields (so it is larger than a
 /// map fd), recognised or not; `template` is as in [`MapSpec::create`].
 fn check_map_spec(
+    kernel: &Kernel,
     spec: &MapSpec,
     sized: bool,
     template: impl FnOnce(MapIdx) -> Option<MapKind>,
@@ -114,25 +121,10 @@ fn check_map_spec(
     if spec.kind == MapKind::ArrayOfMaps && (spec.flags.rdonly_prog || spec.flags.wronly_prog) {
         return Err(Errno::EINVAL);
     }
-    if spec.value.has_special_fields() {
-        // Special fields can be neither read-only nor write-only to programs.
-        if spec.flags.rdonly_prog || spec.flags.wronly_prog {
-            return Err(Errno::EACCES);
-        }
-        // Each kind of field is allowed in a fixed set of map types.
-        let allowed = |f: Field| match f {
-            Field::Timer | Field::Wq | Field::TaskWork => {
-                matches!(spec.kind, MapKind::Hash | MapKind::LruHash | MapKind::Array)
-            }
-            Field::SpinLock => matches!(spec.kind, MapKind::Hash | MapKind::Array),
-            Field::Kptr | Field::KptrUntrusted => !spec.kind.is_map_in_map(),
-        };
-        if Field::ALL
-            .into_iter()
-            .any(|f| spec.value.count(f) > 0 && !allowed(f))
-        {
-            return Err(Errno::EOPNOTSUPP);
-        }
+    if kernel.features.btf_record {
+        check_record(spec)?;
+    } else {
+        check_fields_by_kind(spec)?;
     }
     if spec.kind.is_map_in_map() {
         // `bpf_map_meta_alloc`: the inner template must be an fd of a map that is not itself
@@ -142,6 +134,70 @@ fn check_map_spec(
         };
         if kind.is_map_in_map() {
             return Err(Errno::EINVAL);
+        }
+    }
+    Ok(())
+}
+
+/// `map_check_btf` since v6.2 ([`crate::Features::btf_record`]): the record's fields
+/// together.
+fn check_record(spec: &MapSpec) -> ElemResult {
+    if !spec.value.has_special_fields() {
+        return Ok(());
+    }
+    // Special fields can be neither read-only nor write-only to programs.
+    if spec.flags.rdonly_prog || spec.flags.wronly_prog {
+        return Err(Errno::EACCES);
+    }
+    // Each kind of field is allowed in a fixed set of map types.
+    let allowed = |f: Field| match f {
+        Field::Timer | Field::Wq | Field::TaskWork => {
+            matches!(spec.kind, MapKind::Hash | MapKind::LruHash | MapKind::Array)
+        }
+        Field::SpinLock => matches!(spec.kind, MapKind::Hash | MapKind::Array),
+        Field::Kptr | Field::KptrUntrusted => !spec.kind.is_map_in_map(),
+    };
+    if Field::ALL
+        .into_iter()
+        .any(|f| spec.value.count(f) > 0 && !allowed(f))
+    {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    Ok(())
+}
+
+/// `map_check_btf` before v6.2: one block per kind, spin lock, then timer, then kptrs (the
+/// kinds 6.1 knows), each with its own flag check and map types.
+fn check_fields_by_kind(spec: &MapSpec) -> ElemResult {
+    let v = &spec.value;
+    let (rdonly, wronly) = (spec.flags.rdonly_prog, spec.flags.wronly_prog);
+    let (hash_or_array, lru_hash) = (
+        matches!(spec.kind, MapKind::Hash | MapKind::Array),
+        spec.kind == MapKind::LruHash,
+    );
+    if v.spin_lock > 0 {
+        if rdonly {
+            return Err(Errno::EACCES);
+        }
+        if !hash_or_array {
+            return Err(Errno::ENOTSUPP);
+        }
+    }
+    if v.timer > 0 {
+        if rdonly {
+            return Err(Errno::EACCES);
+        }
+        if !(hash_or_array || lru_hash) {
+            return Err(Errno::EOPNOTSUPP);
+        }
+    }
+    if v.kptr > 0 || v.kptr_untrusted > 0 {
+        if rdonly || wronly {
+            return Err(Errno::EACCES);
+        }
+        // "bpf: Support kptrs in percpu arraymap" (6df4ea1ff0ff, v6.1).
+        if !(hash_or_array || lru_hash || spec.kind == MapKind::PercpuArray) {
+            return Err(Errno::EOPNOTSUPP);
         }
     }
     Ok(())
@@ -485,7 +541,7 @@ impl World {
             Err(out) => out.clone(),
         };
         let live = out == Outcome::Ok;
-        let used_maps = used.unwrap_or_default();
+        let (used_maps, shared_callbacks) = used.unwrap_or_default();
         for &m in &used_maps {
             self.map_inc(m);
         }
@@ -498,13 +554,18 @@ impl World {
             },
             refcnt: u64::from(live),
             used_maps,
+            shared_callbacks,
         });
         assert!(self.progs.len() <= 256, "INV-TABLE: at most 256 programs");
         out
     }
 
-    /// verifier.c `bpf_check`: the passes in the era's order, and the maps the program uses.
-    fn verify(&self, spec: &ProgSpec) -> Result<Vec<MapIdx>, Outcome> {
+    /// verifier.c `bpf_check`: the passes in the era's order; the maps the program uses and
+    /// the callbacks walked with more than one map.
+    fn verify(
+        &self,
+        spec: &ProgSpec,
+    ) -> Result<(Vec<MapIdx>, crate::verifier::SharedCallbacks), Outcome> {
         use crate::verifier;
         let attach_late = self.kernel.features.attach_checks_after_maps;
         verifier::check_kfuncs(self, spec).map_err(Outcome::Reject)?;
@@ -515,8 +576,8 @@ impl World {
         if attach_late {
             verifier::check_attach(self, spec).map_err(Outcome::Reject)?;
         }
-        verifier::check(self, spec)?;
-        Ok(used)
+        let shared = verifier::check(self, spec)?;
+        Ok((used, shared))
     }
 
     /// verifier.c `resolve_pseudo_ldimm64`: each `ld_imm64` of a map fd in instruction order

@@ -666,12 +666,21 @@ fn wq_record_offset(c: &Checker<'_>, map: MapId, off: Off) -> Res<()> {
 /// `process_kptr_func`: the destination of `bpf_kptr_xchg` is a referenced kptr field.
 fn kptr_dest(c: &Checker<'_>, map: MapId, off: Off) -> Res<()> {
     let info = c.map_info(map);
-    if !info.btf {
-        return Err(RejectReason::MapNeedsBtf(Field::Kptr).into());
+    // The map's BTF, then the constant offset; the other way round before 6.12.
+    let needs_btf = || -> Res<()> {
+        if info.btf {
+            Ok(())
+        } else {
+            Err(RejectReason::MapNeedsBtf(Field::Kptr).into())
+        }
+    };
+    if c.kernel.features.kptr_xchg_checks_btf_first {
+        needs_btf()?;
     }
     let Off::Const(off) = off else {
         return Err(RejectReason::FieldNotConstOffset(Field::Kptr).into());
     };
+    needs_btf()?;
     let is_kptr = |f: Field| matches!(f, Field::Kptr | Field::KptrUntrusted);
     if !Field::ALL
         .into_iter()
@@ -681,7 +690,9 @@ fn kptr_dest(c: &Checker<'_>, map: MapId, off: Off) -> Res<()> {
     }
     match layout::placed(&info.recorded).find(|&(at, f)| is_kptr(f) && i64::from(at) == off) {
         None => Err(RejectReason::FieldOffsetMismatch(Field::Kptr).into()),
-        Some((_, Field::KptrUntrusted)) => Err(RejectReason::KptrNotReferenced.into()),
+        Some((_, f)) if !f.is_referenced_kptr(&c.kernel.features) => {
+            Err(RejectReason::KptrNotReferenced.into())
+        }
         Some(_) => Ok(()),
     }
 }

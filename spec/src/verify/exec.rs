@@ -88,14 +88,28 @@ impl<'a> Checker<'a> {
     }
 
     /// `do_check_main`, then `do_check_subprogs` for the global subprograms `main` called
-    /// (verified lazily since 6.8; the spec's eras before that verify them first, which
-    /// changes only which of two rejections is reported). The call graph the paths revealed
-    /// is left in the buffers.
+    /// (verified lazily since 6.8); before ([`crate::Features::lazy_global_subprogs`]),
+    /// `do_check_subprogs` first, for every global subprogram in index order, then
+    /// `do_check_main`. The call graph the paths revealed is left in the buffers.
     pub fn run(mut self) -> Res<()> {
+        let mut done = 0;
+        if !self.kernel.features.lazy_global_subprogs {
+            let case = self.case;
+            let subprogs = (1..case.prog.subprogs.len()).filter_map(|s| u8::try_from(s).ok());
+            self.buf
+                .globals
+                .extend(subprogs.filter(|&s| linkage(case, s) == Linkage::Global));
+            done = self.verify_globals(done)?;
+        }
         let mut main = self.fresh(0, Entry::Main, self.case.prog.sleepable);
         main.set(Reg::R1, Val::Ctx);
         self.explore(main)?;
-        let mut done = 0;
+        self.verify_globals(done).map(|_| ())
+    }
+
+    /// Verify the global subprograms of the list from `done` on, each on its own (as the
+    /// list grows); returns how many are done.
+    fn verify_globals(&mut self, mut done: usize) -> Res<usize> {
         while done < self.buf.globals.len() {
             let s = self.buf.globals[done];
             done += 1;
@@ -103,7 +117,7 @@ impl<'a> Checker<'a> {
             let st = self.fresh(s, Entry::Global, self.case.prog.sleepable);
             self.explore(st)?;
         }
-        Ok(())
+        Ok(done)
     }
 
     fn explore(&mut self, first: State) -> Res<()> {
@@ -264,14 +278,8 @@ impl<'a> Checker<'a> {
         Ok(Val::Func { subprog: s })
     }
 
-    /// A subprogram's linkage as the kernel knows it: without `func_info` every subprogram is
-    /// static.
     fn linkage(&self, s: u8) -> Linkage {
-        match (s, self.case.prog.func_info) {
-            (0, _) => Linkage::Global,
-            (_, false) => Linkage::Static,
-            (s, true) => self.case.prog.subprogs[usize::from(s)].linkage,
-        }
+        linkage(self.case, s)
     }
 
     /// `check_alu_op` / `adjust_reg_min_max_vals` / `adjust_ptr_min_max_vals`.
@@ -436,7 +444,9 @@ impl<'a> Checker<'a> {
                     );
                     Ok(())
                 }
-                _ if f == Field::Kptr => Err(RejectReason::KptrStoreToReferenced.into()),
+                _ if f.is_referenced_kptr(&self.kernel.features) => {
+                    Err(RejectReason::KptrStoreToReferenced.into())
+                }
                 Access::StoreImm(0) => Ok(()),
                 Access::StoreImm(_) => Err(RejectReason::KptrBadStore.into()),
                 Access::Store(r)
@@ -940,5 +950,15 @@ fn refine(cond: Cond, a: Range, b: i64, taken: bool) -> Option<Range> {
         (Cond::Gt | Cond::Sgt, false) | (Cond::Le, true) => clamp(i64::MIN, b),
         (Cond::Ge, true) | (Cond::Lt | Cond::Slt, false) => clamp(b, i64::MAX),
         (Cond::Ge, false) | (Cond::Lt | Cond::Slt, true) => clamp(i64::MIN, b.checked_sub(1)?),
+    }
+}
+
+/// A subprogram's linkage as the kernel knows it: without `func_info` every subprogram is
+/// static.
+fn linkage(case: &Case, s: u8) -> Linkage {
+    match (s, case.prog.func_info) {
+        (0, _) => Linkage::Global,
+        (_, false) => Linkage::Static,
+        (s, true) => case.prog.subprogs[usize::from(s)].linkage,
     }
 }
