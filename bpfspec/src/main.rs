@@ -168,6 +168,10 @@ struct MatrixArgs {
     /// Generated scenarios and generated programs per kernel.
     #[arg(long, value_name = "N", default_value_t = 2000)]
     generate: u64,
+    /// How late, in µs, the kernel may run a callback in the parts this process runs (the
+    /// host row; a guest's `--local` gets the TCG allowance from the host's command line).
+    #[arg(long, value_name = "US", default_value_t = oracle::diff::LATENESS_NS / 1000)]
+    lateness_us: u64,
     /// Guests booted at once.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
@@ -275,6 +279,7 @@ fn main() -> ExitCode {
             guest: m.guest,
             testdata: m.testdata,
             generate: m.generate,
+            lateness_us: m.lateness_us,
             jobs: m.jobs,
             timeout: std::time::Duration::from_secs(
                 m.timeout + m.fuzz.as_ref().map_or(0, |_| m.secs),
