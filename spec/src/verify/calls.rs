@@ -564,7 +564,7 @@ fn stack_range(c: &mut Checker<'_>, st: &State, frame: u8, off: i64, size: i64) 
     if off < -(STACK_SIZE as i64) || off + size > 0 || (size == 0 && off == 0) {
         return Err(RejectReason::StackOutOfBounds.into());
     }
-    let subprog = st.frames[usize::from(frame)].subprog;
+    let subprog = st.frame_at(frame).subprog;
     c.touch_stack(subprog, off);
     Ok(())
 }

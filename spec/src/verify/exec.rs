@@ -363,7 +363,7 @@ impl<'a> Checker<'a> {
         if at < -(STACK_SIZE as i64) || at + n > 0 {
             return Err(RejectReason::StackOutOfBounds.into());
         }
-        let subprog = st.frames[usize::from(frame)].subprog;
+        let subprog = st.frame_at(frame).subprog;
         self.touch_stack(subprog, at);
         let (lo, n) = ((at + STACK_SIZE as i64) as usize, n as usize);
         match access {
@@ -548,10 +548,10 @@ impl<'a> Checker<'a> {
             st.set(Reg::R0, Val::UNKNOWN);
             return Ok(Flow::Next);
         }
-        if st.frames.len() >= max_call_frames() {
+        if st.depth() >= max_call_frames() {
             return Err(RejectReason::CallStackTooDeep.into());
         }
-        if st.frames.iter().any(|f| f.subprog == s) {
+        if st.frames().any(|f| f.subprog == s) {
             return Err(Stop::Unsupported("recursive calls"));
         }
         st.push_frame(s, st.pc + 1);
@@ -562,11 +562,11 @@ impl<'a> Checker<'a> {
     /// `BPF_EXIT`: back to the caller, or the end of a path with its reference and return
     /// checks (`check_reference_leak`, `check_return_code`).
     fn exit(&mut self, st: &mut State) -> Res<Flow> {
-        if st.frames.len() > 1 {
+        if st.depth() > 1 {
             let (r0, ret_pc) = (*st.reg(Reg::R0), st.frame().ret_pc);
             st.pop_frame();
             if let Val::Stack { frame, .. } = r0
-                && usize::from(frame) >= st.frames.len()
+                && usize::from(frame) >= st.depth()
             {
                 return Err(Stop::Unsupported("a subprogram returning its own stack"));
             }
@@ -751,12 +751,13 @@ fn operand<'v>(st: &'v State, src: Operand, imm: &'v mut Val) -> &'v Val {
 
 /// `check_reg_arg(DST_OP)`: "frame pointer is read only".
 fn writable(r: Reg) -> Res<()> {
-    if r == Reg::FP {
-        Err(RejectReason::FramePointerReadOnly.into())
-    } else if usize::from(r.0) >= Reg::COUNT {
-        Err(Stop::Unsupported("a register past r10"))
-    } else {
+    // One comparison for the registers below the frame pointer, the ones programs write.
+    if r.0 < Reg::FP.0 {
         Ok(())
+    } else if r == Reg::FP {
+        Err(RejectReason::FramePointerReadOnly.into())
+    } else {
+        Err(Stop::Unsupported("a register past r10"))
     }
 }
 
