@@ -577,7 +577,7 @@ fn field_pointer(c: &Checker<'_>, map: MapId, off: Off, f: Field) -> Res<()> {
     if f == Field::Wq && !c.kernel.features.wq_map_field_checks {
         return wq_record_offset(c, map, off);
     }
-    let Off::Const(off) = off else {
+    let Some(off) = off.as_const() else {
         return Err(RejectReason::FieldNotConstOffset(f).into());
     };
     let info = c.map_info(map);
@@ -600,7 +600,7 @@ fn field_pointer(c: &Checker<'_>, map: MapId, off: Off, f: Field) -> Res<()> {
 /// the value has none ("off %lld doesn't point to 'struct bpf_wq' that is at %d"); the record
 /// of a map without one is read through NULL.
 fn wq_record_offset(c: &Checker<'_>, map: MapId, off: Off) -> Res<()> {
-    let Off::Const(off) = off else {
+    let Some(off) = off.as_const() else {
         return Err(Stop::Unsupported(
             "a variable offset to a bpf_wq (6.10 to 6.17 compare its known bits)",
         ));
@@ -622,7 +622,7 @@ fn kptr_dest(c: &Checker<'_>, map: MapId, off: Off) -> Res<()> {
     if !info.btf {
         return Err(RejectReason::MapNeedsBtf(Field::Kptr).into());
     }
-    let Off::Const(off) = off else {
+    let Some(off) = off.as_const() else {
         return Err(RejectReason::FieldNotConstOffset(Field::Kptr).into());
     };
     let is_kptr = |f: Field| matches!(f, Field::Kptr | Field::KptrUntrusted);
