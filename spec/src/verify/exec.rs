@@ -115,31 +115,35 @@ impl<'a> Checker<'a> {
         // Counted in a local, which stays in a register.
         let mut steps = self.steps;
         while let Some(mut st) = self.buf.pending.pop() {
+            // The next instruction, in a local across the ALU and memory instructions (which
+            // neither read nor set it), stored in the state for the others.
+            let mut pc = st.pc;
             loop {
                 steps += 1;
                 if steps > STEP_LIMIT {
                     return Err(Stop::Unsupported("more paths than the spec explores"));
                 }
                 // Read in place: a copy of the instruction, read back in parts, stalls.
-                let insn = slots[st.pc]
+                let insn = slots[pc]
                     .as_ref()
                     .expect("check_cfg: paths start instructions");
                 // ALU instructions, two in five, are told apart by one test first: a guess
                 // between two is right more often than one among all kinds of instruction.
                 if let Insn::Alu { op, dst, src } = *insn {
                     self.alu(&mut st, op, dst, src)?;
-                    st.pc += 1;
+                    pc += 1;
                     continue;
                 }
                 // Then loads and stores, one in eight.
                 if let Insn::Load { .. } | Insn::Store { .. } = *insn {
                     self.memory(&mut st, insn)?;
-                    st.pc += 1;
+                    pc += 1;
                     continue;
                 }
+                st.pc = pc;
                 match self.step(&mut st, insn)? {
-                    Flow::Next => st.pc += insn.slots(),
-                    Flow::Jump => {}
+                    Flow::Next => pc += insn.slots(),
+                    Flow::Jump => pc = st.pc,
                     Flow::End => break,
                 }
             }
