@@ -611,7 +611,7 @@ fn stack_range(c: &mut Checker<'_>, st: &State, frame: u8, off: i64, size: i64) 
     if off < -(STACK_SIZE as i64) || off + size > 0 || (size == 0 && off == 0) {
         return Err(RejectReason::StackOutOfBounds.into());
     }
-    let subprog = st.frames[usize::from(frame)].subprog;
+    let subprog = st.frame_at(frame).subprog;
     c.touch_stack(subprog, off);
     Ok(())
 }
@@ -624,7 +624,7 @@ fn field_pointer(c: &Checker<'_>, map: MapId, off: Off, f: Field) -> Res<()> {
     if f == Field::Wq && !c.kernel.features.wq_map_field_checks {
         return wq_record_offset(c, map, off);
     }
-    let Off::Const(off) = off else {
+    let Some(off) = off.as_const() else {
         return Err(RejectReason::FieldNotConstOffset(f).into());
     };
     let info = c.map_info(map);
@@ -647,7 +647,7 @@ fn field_pointer(c: &Checker<'_>, map: MapId, off: Off, f: Field) -> Res<()> {
 /// the value has none ("off %lld doesn't point to 'struct bpf_wq' that is at %d"); the record
 /// of a map without one is read through NULL.
 fn wq_record_offset(c: &Checker<'_>, map: MapId, off: Off) -> Res<()> {
-    let Off::Const(off) = off else {
+    let Some(off) = off.as_const() else {
         return Err(Stop::Unsupported(
             "a variable offset to a bpf_wq (6.10 to 6.17 compare its known bits)",
         ));
@@ -677,7 +677,7 @@ fn kptr_dest(c: &Checker<'_>, map: MapId, off: Off) -> Res<()> {
     if c.kernel.features.kptr_xchg_checks_btf_first {
         needs_btf()?;
     }
-    let Off::Const(off) = off else {
+    let Some(off) = off.as_const() else {
         return Err(RejectReason::FieldNotConstOffset(Field::Kptr).into());
     };
     needs_btf()?;

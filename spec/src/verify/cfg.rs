@@ -87,11 +87,12 @@ struct Edge {
     live: bool,
 }
 
-/// Lay `insns` out after the `slots` so far (the second half of an `ld_imm64` is `None`).
+/// Lay `insns` out after the `slots` so far (the second half of an `ld_imm64` is `None`): a
+/// run of instructions up to an `ld_imm64` at a time, with one capacity check a run.
 fn lay_out(insns: &[Insn], slots: &mut Vec<Option<Insn>>) {
-    for insn in insns {
-        slots.push(Some(*insn));
-        if let Insn::LdImm64 { .. } = insn {
+    for run in insns.split_inclusive(|i| matches!(i, Insn::LdImm64 { .. })) {
+        slots.extend(run.iter().copied().map(Some));
+        if let Some(Insn::LdImm64 { .. }) = run.last() {
             slots.push(None);
         }
     }
