@@ -57,6 +57,13 @@ fn main() {
         (us, loaded) = kernel_pass(&host, &cases);
         raw.push(us);
     }
+    // Each turn's pair: the machine's state (a VM's neighbours) moves both sides.
+    for (i, (s, r)) in spec.iter().zip(&raw).enumerate() {
+        println!(
+            "  round {i}: spec {s:.2} us, kernel {r:.2} us: {:.0}x",
+            r / s
+        );
+    }
     let (spec_us, raw_us) = (median(&mut spec), median(&mut raw));
     // The differential loop.
     let t = Instant::now();
