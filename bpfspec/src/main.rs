@@ -172,6 +172,10 @@ struct MatrixArgs {
     /// host row; a guest's `--local` gets the TCG allowance from the host's command line).
     #[arg(long, value_name = "US", default_value_t = oracle::diff::LATENESS_NS / 1000)]
     lateness_us: u64,
+    /// Threads of the generated stories in the parts this process runs (a guest's `--local`
+    /// gets its own from the host's command line).
+    #[arg(long, value_name = "T", default_value_t = 16)]
+    threads: usize,
     /// Guests booted at once.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
@@ -280,6 +284,7 @@ fn main() -> ExitCode {
             testdata: m.testdata,
             generate: m.generate,
             lateness_us: m.lateness_us,
+            threads: m.threads,
             jobs: m.jobs,
             timeout: std::time::Duration::from_secs(
                 m.timeout + m.fuzz.as_ref().map_or(0, |_| m.secs),
