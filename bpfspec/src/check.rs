@@ -111,9 +111,9 @@ pub fn run(kernel: Option<Era>, paths: &[PathBuf]) -> ExitCode {
             .filter(|&e| kernel.is_none_or(|k| k == e))
             .collect();
         tally.scenarios += usize::from(!eras.is_empty());
-        for era in eras {
+        for k in eras.into_iter().flat_map(|era| s.kernels_for(era)) {
             tally.runs += 1;
-            let mut engine = SpecEngine::new(s.kernel_for(era));
+            let mut engine = SpecEngine::new(k);
             // A broken spec invariant panics, naming the invariant: count it and go on with
             // the other runs.
             let run = match panic::catch_unwind(AssertUnwindSafe(|| scenario::run(&s, &mut engine)))
@@ -125,11 +125,7 @@ pub fn run(kernel: Option<Era>, paths: &[PathBuf]) -> ExitCode {
                         .map(String::as_str)
                         .or_else(|| payload.downcast_ref::<&str>().copied())
                         .unwrap_or("(no message)");
-                    println!(
-                        "{} [{}]: the spec panicked: {message}",
-                        s.file,
-                        s.kernel_for(era)
-                    );
+                    println!("{} [{k}]: the spec panicked: {message}", s.file);
                     tally.panics += 1;
                     tally.failing.insert(s.file.clone());
                     continue;

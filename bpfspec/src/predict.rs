@@ -101,8 +101,8 @@ pub fn run(kernel: Option<Era>, json: bool, paths: &[PathBuf]) -> ExitCode {
     let mut runs = Vec::new();
     for s in &scenarios {
         let eras: Vec<Era> = kernel.map_or_else(|| s.header.eras.iter().collect(), |e| vec![e]);
-        for era in eras {
-            runs.push(scenario::run(s, &mut SpecEngine::new(s.kernel_for(era))));
+        for k in eras.into_iter().flat_map(|era| s.kernels_for(era)) {
+            runs.push(scenario::run(s, &mut SpecEngine::new(k)));
         }
     }
     if json {

@@ -37,7 +37,7 @@ mod write;
 pub use eras::EraSet;
 pub use error::ParseError;
 pub use model::{
-    Action, Actual, Divergence, Expectation, Expected, Header, MapDecl, Override, ProgDecl,
+    Action, Actual, Builds, Divergence, Expectation, Expected, Header, MapDecl, Override, ProgDecl,
     Scenario, Step,
 };
 pub use report::{render_actual, render_expected};

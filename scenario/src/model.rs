@@ -30,8 +30,8 @@ pub struct Header {
     pub sources: Vec<String>,
     /// `eras <era-set>`: the kernels the expectations hold for.
     pub eras: EraSet,
-    /// `kernel preempt_rt`.
-    pub preempt_rt: bool,
+    /// `kernel preempt_rt` / `kernel any`: the kernel builds the expectations hold for.
+    pub builds: Builds,
     /// `diverges <eras>: <reason>`: where the real kernel is known not to agree with the
     /// spec on this story (or cannot be made to run it), and why.
     pub diverges: Vec<Divergence>,
@@ -42,21 +42,45 @@ pub struct Header {
 
 impl Header {
     /// Why the file's story is not for `kernel` (its `eras` do not hold the kernel's era, or
-    /// its `kernel preempt_rt` line does not match), or `None` when it is.
+    /// its `kernel` line does not admit the kernel's build), or `None` when it is.
     pub fn not_for(&self, kernel: &Kernel) -> Option<String> {
         if !self.eras.contains(kernel.era) {
             Some(format!(
                 "its eras ({}) do not include this kernel's era {}",
                 self.eras, kernel.era
             ))
-        } else if self.preempt_rt != kernel.preempt_rt {
-            Some(if self.preempt_rt {
-                "it is for a PREEMPT_RT kernel, this one is not".to_owned()
-            } else {
+        } else if !self.builds.admit(kernel.preempt_rt) {
+            Some(if kernel.preempt_rt {
                 "it is not for a PREEMPT_RT kernel, this one is".to_owned()
+            } else {
+                "it is for a PREEMPT_RT kernel, this one is not".to_owned()
             })
         } else {
             None
+        }
+    }
+}
+
+/// The kernel builds a story's expectations hold for. PREEMPT_RT changes what async objects
+/// may be made (no `bpf_timer`), so a story is for one build unless it says both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Builds {
+    /// Kernels built without `CONFIG_PREEMPT_RT` (no `kernel` line).
+    #[default]
+    Standard,
+    /// `kernel preempt_rt`: only `CONFIG_PREEMPT_RT` builds.
+    PreemptRt,
+    /// `kernel any`: both, with the same expectations (stories without a timer).
+    Any,
+}
+
+impl Builds {
+    /// Whether a kernel built with `CONFIG_PREEMPT_RT` or not (`preempt_rt`) is one of these.
+    pub fn admit(self, preempt_rt: bool) -> bool {
+        match self {
+            Builds::Standard => !preempt_rt,
+            Builds::PreemptRt => preempt_rt,
+            Builds::Any => true,
         }
     }
 }
@@ -160,14 +184,12 @@ impl Expectation {
 const UNKNOWN: &str = "?";
 
 impl Scenario {
-    /// The kernel to run the scenario on in `era` (with `kernel preempt_rt`: an RT build).
-    pub fn kernel_for(&self, era: Era) -> Kernel {
-        let kernel = Kernel::new(era);
-        if self.header.preempt_rt {
-            kernel.preempt_rt()
-        } else {
-            kernel
-        }
+    /// The kernels to run the scenario on in `era`: its builds of that era.
+    pub fn kernels_for(&self, era: Era) -> impl Iterator<Item = Kernel> + use<> {
+        let builds = self.header.builds;
+        [Kernel::new(era), Kernel::new(era).preempt_rt()]
+            .into_iter()
+            .filter(move |k| builds.admit(k.preempt_rt))
     }
 
     pub fn map_name(&self, m: MapIdx) -> &str {

@@ -11,7 +11,7 @@ mod resolve;
 pub(crate) mod text;
 
 use crate::eras::EraSet;
-use crate::model::{Expected, Header, ProgDecl, Scenario};
+use crate::model::{Builds, Expected, Header, ProgDecl, Scenario};
 use crate::parse::REJECT_REASONS;
 use crate::report::expected_text;
 use spec::{
@@ -156,7 +156,7 @@ fn header(story: &Story<'_>) -> Result<Header, RenderError> {
         slug: story.slug.to_owned(),
         sources: story.sources.to_vec(),
         eras,
-        preempt_rt: false,
+        builds: Builds::Standard,
         diverges: Vec::new(),
         observed: None,
     })

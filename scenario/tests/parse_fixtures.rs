@@ -1,6 +1,6 @@
 //! The fixtures parse to the ops, indices and expectations the format defines.
 
-use scenario::{Action, EraSet, Expected, Scenario, parse};
+use scenario::{Action, Builds, EraSet, Expected, Scenario, parse};
 use spec::{
     Call, CallbackRun, CbIdx, ClockFlags, ElemRef, Era, Errno, Key, MapIdx, MapRef, Nanos, ObjRef,
     Observation, Op, Outcome, ProgIdx, ProgType, Query, Ret, Stmt, Target, TimerFlags, UpdateFlags,
@@ -36,7 +36,7 @@ fn doc_example_compiles_to_the_ops_of_its_story() {
     assert_eq!(s.header.slug, "cancel_active_timer_returns_one");
     assert_eq!(s.header.sources.len(), 2);
     assert_eq!(s.header.eras, EraSet::ALL);
-    assert!(!s.header.preempt_rt);
+    assert_eq!(s.header.builds, Builds::Standard);
     let elem = Target::SelfElem;
     let start = Call::TimerStart {
         elem,
@@ -283,17 +283,32 @@ fn the_first_matching_on_line_wins() {
 #[test]
 fn preempt_rt_scenarios_run_on_rt_kernels() {
     let s = fixture("every_construct.bpfs");
-    assert!(s.header.preempt_rt);
+    assert_eq!(s.header.builds, Builds::PreemptRt);
     assert_eq!(
         s.header.eras.iter().collect::<Vec<_>>(),
         [Era::V6_1, Era::V6_12, Era::V6_18, Era::V7_0]
     );
-    let k = s.kernel_for(Era::V6_18);
-    assert!(k.preempt_rt);
-    assert_eq!(k.era, Era::V6_18);
-    assert!(
-        !fixture("cancel_active_timer.bpfs")
-            .kernel_for(Era::V6_18)
-            .preempt_rt
-    );
+    let rt: Vec<bool> = s.kernels_for(Era::V6_18).map(|k| k.preempt_rt).collect();
+    assert_eq!(rt, [true]);
+    let standard: Vec<bool> = fixture("cancel_active_timer.bpfs")
+        .kernels_for(Era::V6_18)
+        .map(|k| k.preempt_rt)
+        .collect();
+    assert_eq!(standard, [false]);
+}
+
+#[test]
+fn kernel_any_scenarios_run_on_both_builds() {
+    let path = "kernel_any.bpfs";
+    let s = parse(
+        "scenario both\nsource test\neras 6.18\nkernel any\nmap m array max_entries=1\n",
+        path,
+    )
+    .unwrap();
+    assert_eq!(s.header.builds, Builds::Any);
+    let rt: Vec<bool> = s.kernels_for(Era::V6_18).map(|k| k.preempt_rt).collect();
+    assert_eq!(rt, [false, true]);
+    let rt_kernel = spec::Kernel::new(Era::V6_18).preempt_rt();
+    assert_eq!(s.header.not_for(&rt_kernel), None);
+    assert_eq!(s.header.not_for(&spec::Kernel::new(Era::V6_18)), None);
 }

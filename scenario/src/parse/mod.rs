@@ -14,7 +14,7 @@ mod stmt;
 use crate::eras::EraSet;
 use crate::error::{LineError, at};
 use crate::lex::{self, Cursor, Line};
-use crate::model::{Divergence, Header};
+use crate::model::{Builds, Divergence, Header};
 use crate::syntax::{File, Item, ItemKind, SynElem, SynExpect, SynMap, SynOverride};
 use crate::value::{name, uint};
 pub(crate) use decl::{ProgOptions, map_decl};
@@ -33,7 +33,7 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
     let mut lines = lex::lines(text).peekable();
     let (first, slug) = name_line(lines.next(), "scenario")?;
     let mut shared = SharedHeader::default();
-    let (mut preempt_rt, mut diverges, mut observed) = (false, Vec::new(), None);
+    let (mut builds, mut diverges, mut observed) = (Builds::Standard, Vec::new(), None);
     let mut items = Vec::new();
     while let Some(line) = lines.next() {
         let err = at(line.number);
@@ -60,10 +60,11 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
                 ));
             }
             "observed" => observed = Some(rest.to_owned()),
-            "kernel" if rest == "preempt_rt" => preempt_rt = true,
+            "kernel" if rest == "preempt_rt" => builds = Builds::PreemptRt,
+            "kernel" if rest == "any" => builds = Builds::Any,
             "kernel" => {
                 return Err(err(format!(
-                    "unknown kernel option `{rest}` (known: preempt_rt)"
+                    "unknown kernel option `{rest}` (known: preempt_rt, any)"
                 )));
             }
             "map" | "prog" | "step" => items.push(item(line, keyword, &mut lines)?),
@@ -83,7 +84,7 @@ pub(crate) fn file(text: &str) -> Result<File<'_>, LineError> {
             slug,
             sources,
             eras,
-            preempt_rt,
+            builds,
             diverges,
             observed,
         },
