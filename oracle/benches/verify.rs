@@ -5,6 +5,10 @@
 //! * the spec's verdict (`spec::verify::verify`) and the kernel's raw `BPF_PROG_LOAD` at log
 //!   level 0 and `close`, maps and BTF made before the clock starts (what the kernel's
 //!   verifier itself costs: the physical limit), in turns, each the median of its turns;
+//!   each turn's parts (the spec's passes, the kernel's batches) are timed too, and their
+//!   range printed: it tells a slow phase of the machine (measured: every pass of a spec turn
+//!   at 1.4 to 1.8 us a program instead of 0.75, the kernel's batches of that round as fast
+//!   as in the others) from a neighbour's spike (one pass at 2.9 us, the others at 0.75);
 //! * the differential loop (`oracle::vdiff::compare`): the spec's verdict, the case's maps
 //!   created, the load, a rejected program's log read and classified, everything closed.
 //!
@@ -47,7 +51,7 @@ fn main() {
     let n = cases.len() as f64;
     // The spec and the kernel in turns, ROUNDS times, so that both see the machine in the
     // same states: each figure is the median of its rounds.
-    let (mut spec, mut raw) = (Vec::new(), Vec::new());
+    let (mut spec, mut raw) = (Vec::<Turn>::new(), Vec::<Turn>::new());
     let idle = Census::take();
     let mut loaded = 0usize;
     for _ in 0..ROUNDS {
@@ -60,10 +64,19 @@ fn main() {
     // Each turn's pair: the machine's state (a VM's neighbours) moves both sides.
     for (i, (s, r)) in spec.iter().zip(&raw).enumerate() {
         println!(
-            "  round {i}: spec {s:.2} us, kernel {r:.2} us: {:.0}x",
-            r / s
+            "  round {i}: spec {:.2} us (passes {:.2} to {:.2}), kernel {:.2} us (batches \
+             {:.2} to {:.2}): {:.0}x",
+            s.us,
+            s.fastest,
+            s.slowest,
+            r.us,
+            r.fastest,
+            r.slowest,
+            r.us / s.us
         );
     }
+    let mut spec: Vec<f64> = spec.iter().map(|t| t.us).collect();
+    let mut raw: Vec<f64> = raw.iter().map(|t| t.us).collect();
     let (spec_us, raw_us) = (median(&mut spec), median(&mut raw));
     // The differential loop.
     let t = Instant::now();
@@ -102,23 +115,48 @@ fn main() {
     );
 }
 
-/// The spec's verdict on every case, `SPEC_PASSES` times: microseconds a program.
-fn spec_pass(host: &Host, cases: &[Case]) -> f64 {
-    let t = Instant::now();
-    for _ in 0..SPEC_PASSES {
-        for c in cases {
-            std::hint::black_box(spec::verify::verify(&host.kernel, c));
+/// One side's turn: microseconds a program over the whole turn, and in its fastest and its
+/// slowest part.
+struct Turn {
+    us: f64,
+    fastest: f64,
+    slowest: f64,
+}
+
+impl Turn {
+    /// A turn of `parts`: (time, programs) each.
+    fn of(parts: &[(Duration, usize)]) -> Turn {
+        let us = |t: Duration, n: usize| t.as_secs_f64() * 1e6 / n as f64;
+        let each = parts.iter().map(|&(t, n)| us(t, n));
+        Turn {
+            us: us(
+                parts.iter().map(|p| p.0).sum(),
+                parts.iter().map(|p| p.1).sum(),
+            ),
+            fastest: each.clone().fold(f64::INFINITY, f64::min),
+            slowest: each.fold(0.0, f64::max),
         }
     }
-    t.elapsed().as_secs_f64() * 1e6 / (f64::from(SPEC_PASSES) * cases.len() as f64)
+}
+
+/// The spec's verdict on every case, `SPEC_PASSES` times.
+fn spec_pass(host: &Host, cases: &[Case]) -> Turn {
+    let passes: Vec<_> = (0..SPEC_PASSES)
+        .map(|_| {
+            let t = Instant::now();
+            for c in cases {
+                std::hint::black_box(spec::verify::verify(&host.kernel, c));
+            }
+            (t.elapsed(), cases.len())
+        })
+        .collect();
+    Turn::of(&passes)
 }
 
 /// The kernel's raw load of every case whose maps could be made, a batch at a time with the
-/// batch's maps and BTF made before the clock starts: microseconds a program, and how many
-/// were loaded.
-fn kernel_pass(host: &Host, cases: &[Case]) -> (f64, usize) {
-    let mut raw = Duration::ZERO;
-    let mut loaded = 0usize;
+/// batch's maps and BTF made before the clock starts; and how many were loaded.
+fn kernel_pass(host: &Host, cases: &[Case]) -> (Turn, usize) {
+    let mut batches = Vec::new();
     for batch in cases.chunks(BATCH) {
         let prepared: Vec<_> = batch
             .iter()
@@ -128,10 +166,12 @@ fn kernel_pass(host: &Host, cases: &[Case]) -> (f64, usize) {
         for p in &prepared {
             std::hint::black_box(p.load_quiet().is_ok());
         }
-        raw += t.elapsed();
-        loaded += prepared.len();
+        if !prepared.is_empty() {
+            batches.push((t.elapsed(), prepared.len()));
+        }
     }
-    (raw.as_secs_f64() * 1e6 / loaded as f64, loaded)
+    let loaded = batches.iter().map(|b| b.1).sum();
+    (Turn::of(&batches), loaded)
 }
 
 /// The median of `xs`, which it leaves sorted.

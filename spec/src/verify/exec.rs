@@ -126,46 +126,56 @@ impl<'a> Checker<'a> {
     fn explore(&mut self, first: Box<State>) -> Res<()> {
         debug_assert!(self.buf.pending.is_empty(), "one exploration at a time");
         self.buf.pending.push(first);
-        let slots = self.code.slots;
         // Counted in a local, which stays in a register.
         let mut steps = self.steps;
         while let Some(mut st) = self.buf.pending.pop() {
-            // The next instruction, in a local across the ALU and memory instructions (which
-            // neither read nor set it), stored in the state for the others.
-            let mut pc = st.pc;
-            loop {
-                steps += 1;
-                if steps > STEP_LIMIT {
-                    return Err(Stop::Unsupported("more paths than the spec explores"));
-                }
-                // Read in place: a copy of the instruction, read back in parts, stalls.
-                let insn = slots[pc]
-                    .as_ref()
-                    .expect("check_cfg: paths start instructions");
-                // ALU instructions, two in five, are told apart by one test first: a guess
-                // between two is right more often than one among all kinds of instruction.
-                if let Insn::Alu { op, dst, src } = *insn {
-                    self.alu(&mut st, op, dst, src)?;
-                    pc += 1;
-                    continue;
-                }
-                // Then loads and stores, one in eight.
-                if let Insn::Load { .. } | Insn::Store { .. } = *insn {
-                    self.memory(&mut st, insn)?;
-                    pc += 1;
-                    continue;
-                }
-                st.pc = pc;
-                match self.step(&mut st, insn)? {
-                    Flow::Next => pc += insn.slots(),
-                    Flow::Jump => pc = st.pc,
-                    Flow::End => break,
-                }
-            }
+            let walked = self.path(&mut st, &mut steps);
+            // Kept spare even when the path is refused: dropped, it would be allocated again
+            // (with its lists) by the next verification that forks.
             self.buf.spare.push(st);
+            walked?;
         }
         self.steps = steps;
         Ok(())
+    }
+
+    /// Walk the path `st` to its end. Inlined into [`Checker::explore`], so that `steps` stays
+    /// in a register.
+    #[inline(always)]
+    fn path(&mut self, st: &mut State, steps: &mut usize) -> Res<()> {
+        let slots = self.code.slots;
+        // The next instruction, in a local across the ALU and memory instructions (which
+        // neither read nor set it), stored in the state for the others.
+        let mut pc = st.pc;
+        loop {
+            *steps += 1;
+            if *steps > STEP_LIMIT {
+                return Err(Stop::Unsupported("more paths than the spec explores"));
+            }
+            // Read in place: a copy of the instruction, read back in parts, stalls.
+            let insn = slots[pc]
+                .as_ref()
+                .expect("check_cfg: paths start instructions");
+            // ALU instructions, two in five, are told apart by one test first: a guess
+            // between two is right more often than one among all kinds of instruction.
+            if let Insn::Alu { op, dst, src } = *insn {
+                self.alu(st, op, dst, src)?;
+                pc += 1;
+                continue;
+            }
+            // Then loads and stores, one in eight.
+            if let Insn::Load { .. } | Insn::Store { .. } = *insn {
+                self.memory(st, insn)?;
+                pc += 1;
+                continue;
+            }
+            st.pc = pc;
+            match self.step(st, insn)? {
+                Flow::Next => pc += insn.slots(),
+                Flow::Jump => pc = st.pc,
+                Flow::End => return Ok(()),
+            }
+        }
     }
 
     /// A new path from the start of `subprog`, in a spare state's buffers if there is one.
