@@ -4,8 +4,8 @@
 //!
 //! The guests' kernels come from `vm/fetch-kernels.sh` (`make matrix` runs it): one directory
 //! per kernel in the cache with its `vmlinuz`. Each guest runs `vm/init`, which runs the
-//! host row's four parts (`bpfspec matrix --local`) between markers on the serial console (`===MATRIX-PART name===` ...
-//! `===MATRIX-RC name rc===`) and powers off; only the markers are trusted, not QEMU's exit
+//! host row's four parts (`bpfspec matrix --local`) between markers on the serial console
+//! (`===MATRIX-PART name===` ... `===MATRIX-RC name rc===`) and powers off; only the markers are trusted, not QEMU's exit
 //! status. A guest that prints no end marker is booted once more. Inside, `bpfspec` detects
 //! the kernel's era and features as it does on the host, so every part compares the kernel
 //! with the spec's rules for that era.
@@ -58,6 +58,12 @@ const TCG_LATENESS_US: u64 = 3_000;
 /// with the host's 16 busy threads its kworkers ran a wq callback later still (a story whose
 /// wq callback had not run 4 ms after `bpf_wq_start` on 6.12 and 7.2; it agrees on the host).
 const TCG_THREADS: usize = 4;
+
+/// The guest's command-line parameters every mode shares: the first seed and the TCG
+/// allowances.
+fn tcg_params() -> String {
+    format!("matrix.seed=1 matrix.lateness_us={TCG_LATENESS_US} matrix.threads={TCG_THREADS}")
+}
 
 /// The guest's init, run as `/init`.
 const INIT: &str = include_str!("../../vm/init");
@@ -457,8 +463,9 @@ pub fn run(o: &Opts) -> ExitCode {
         return fuzz(o, &kernels, &initrd, target, *secs);
     }
     let cmdline = format!(
-        "matrix.mode=suite matrix.generate={} matrix.seed=1 matrix.lateness_us={TCG_LATENESS_US} matrix.threads={TCG_THREADS}",
-        o.generate
+        "matrix.mode=suite matrix.generate={} {}",
+        o.generate,
+        tcg_params()
     );
     // The host first, alone: its timer scenarios run in real time.
     let mut runs = vec![run_host(o)];
@@ -556,7 +563,8 @@ fn fuzz(
         return ExitCode::from(crate::EXIT_USAGE);
     }
     let cmdline = format!(
-        "matrix.mode=fuzz matrix.target={target} matrix.secs={secs} matrix.seed=1 matrix.lateness_us={TCG_LATENESS_US} matrix.threads={TCG_THREADS}"
+        "matrix.mode=fuzz matrix.target={target} matrix.secs={secs} {}",
+        tcg_params()
     );
     let mut failed = 0;
     for (name, vmlinuz) in kernels {

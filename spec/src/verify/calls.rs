@@ -674,13 +674,16 @@ fn kptr_dest(c: &Checker<'_>, map: MapId, off: Off) -> Res<()> {
             Err(RejectReason::MapNeedsBtf(Field::Kptr).into())
         }
     };
-    if c.kernel.features.kptr_xchg_checks_btf_first {
+    let btf_first = c.kernel.features.kptr_xchg_checks_btf_first;
+    if btf_first {
         needs_btf()?;
     }
     let Some(off) = off.as_const() else {
         return Err(RejectReason::FieldNotConstOffset(Field::Kptr).into());
     };
-    needs_btf()?;
+    if !btf_first {
+        needs_btf()?;
+    }
     let is_kptr = |f: Field| matches!(f, Field::Kptr | Field::KptrUntrusted);
     if !Field::ALL
         .into_iter()

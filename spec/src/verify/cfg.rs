@@ -494,7 +494,11 @@ const MAX_CALL_FRAMES: usize = 16;
 /// The most frames a call chain may have: `MAX_CALL_FRAMES`, 8 until 7.x raised it to 16
 /// (`Features::sixteen_call_frames`); one more with the `CallChainAllowsNineFrames` mutant.
 pub fn max_call_frames(f: &Features) -> usize {
-    let frames = if f.sixteen_call_frames { 16 } else { 8 };
+    let frames = if f.sixteen_call_frames {
+        MAX_CALL_FRAMES
+    } else {
+        8
+    };
     frames + usize::from(mutants::active(Mutant::CallChainAllowsNineFrames))
 }
 /// `MAX_BPF_STACK`.
@@ -504,8 +508,9 @@ const MAX_STACK: i64 = 512;
 /// check_max_stack_depth for async callbacks"), walk the calls in instruction order; each
 /// frame costs its depth rounded up to 16 bytes (`round_up_stack_depth`, JIT on). A chain
 /// above 512 bytes is "combined stack size of %d calls is %d. Too large", one above
-/// [`max_call_frames`] "the call stack of %d frames is too deep !". An async callback's address is not a
-/// call ("async callbacks don't increase bpf prog stack size unless called directly").
+/// [`max_call_frames`] "the call stack of %d frames is too deep !". An async callback's
+/// address is not a call ("async callbacks don't increase bpf prog stack size unless called
+/// directly").
 pub fn check_max_stack_depth(f: &Features, code: &Code<'_>, g: &Graph) -> Res<()> {
     let n = code.prog.subprogs.len();
     for root in (0..n).filter(|&s| s == 0 || g.subprogs[s].is_async_cb) {

@@ -289,14 +289,10 @@ impl<'a> Checker<'a> {
         if !self.case.prog.func_info {
             return Err(RejectReason::MissingFuncInfo.into());
         }
-        if self.linkage(s) != Linkage::Static {
+        if linkage(self.case, s) != Linkage::Static {
             return Err(RejectReason::CallbackNotStatic.into());
         }
         Ok(Val::Func { subprog: s })
-    }
-
-    fn linkage(&self, s: u8) -> Linkage {
-        linkage(self.case, s)
     }
 
     /// `check_alu_op` / `adjust_reg_min_max_vals` / `adjust_ptr_min_max_vals`.
@@ -566,7 +562,7 @@ impl<'a> Checker<'a> {
 
     /// `check_func_call` of a bpf-to-bpf call.
     fn call_subprog(&mut self, st: &mut State, s: u8) -> Res<Flow> {
-        if self.linkage(s) == Linkage::Global {
+        if linkage(self.case, s) == Linkage::Global {
             // `int f(void)`: verified on its own; the caller gets an unknown scalar.
             if !self.buf.globals.contains(&s) {
                 self.buf.globals.push(s);
