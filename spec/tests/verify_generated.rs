@@ -1,11 +1,12 @@
 //! The verifier model on generated programs (`spec::prog::generate`), in every era: every
-//! program stays inside the model (no `Unsupported`), the verdict is deterministic, the
-//! kernel's side of the differential gets programs of both kinds (at least 40% accepted),
-//! and the faults reach many distinct reasons.
+//! program stays inside the model (no `Unsupported`), the verdict is deterministic and the
+//! same in two parts (`create_maps`, then `load`, as the benchmark times it), the kernel's
+//! side of the differential gets programs of both kinds (at least 40% accepted), and the
+//! faults reach many distinct reasons.
 
 use arbitrary::Unstructured;
 use spec::prog::generate;
-use spec::verify::{Verdict, verify};
+use spec::verify::{Verdict, create_maps, load, verify};
 use spec::{Era, Kernel};
 use std::collections::BTreeSet;
 
@@ -27,6 +28,9 @@ fn generated_programs_stay_in_the_model_and_reach_both_verdicts() {
                 verify(&kernel, &case),
                 "{era}: program {i} verdict changed"
             );
+            let in_two_parts =
+                create_maps(&kernel, &case).map_or_else(|v| v, |maps| load(&kernel, &case, &maps));
+            assert_eq!(v, in_two_parts, "{era}: program {i} verdict in two parts");
             total += 1;
             match v {
                 Verdict::Accept => accepted += 1,

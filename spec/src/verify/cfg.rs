@@ -19,8 +19,11 @@ const MAX_SLOTS: usize = 4096;
 /// The program as `struct bpf_insn` slots.
 pub struct Code<'a> {
     pub prog: &'a Program,
-    /// The instruction starting at each slot (`None`: the second half of an `ld_imm64`).
-    pub slots: &'a [Option<Insn>],
+    /// The instruction at each slot. The second slot of an `ld_imm64` holds a copy of it, and
+    /// is in `halves`: the walks, which start instructions only, read a slot without a test.
+    pub slots: &'a [Insn],
+    /// The second slots of the `ld_imm64`s.
+    halves: &'a SlotSet,
     /// Each subprogram, then where the program ends.
     subprogs: &'a [SubprogCode],
     /// The subprograms each one calls or takes the address of, in slot order.
@@ -87,13 +90,14 @@ struct Edge {
     live: bool,
 }
 
-/// Lay `insns` out after the `slots` so far (the second half of an `ld_imm64` is `None`): a
-/// run of instructions up to an `ld_imm64` at a time, with one capacity check a run.
-fn lay_out(insns: &[Insn], slots: &mut Vec<Option<Insn>>) {
+/// Lay `insns` out after the `slots` so far: a run of instructions up to an `ld_imm64` at a
+/// time, copied whole; the `ld_imm64`'s second slot a copy of it, marked in `halves`.
+fn lay_out(insns: &[Insn], slots: &mut Vec<Insn>, halves: &mut SlotSet) {
     for run in insns.split_inclusive(|i| matches!(i, Insn::LdImm64 { .. })) {
-        slots.extend(run.iter().copied().map(Some));
-        if let Some(Insn::LdImm64 { .. }) = run.last() {
-            slots.push(None);
+        slots.extend_from_slice(run);
+        if let Some(&last @ Insn::LdImm64 { .. }) = run.last() {
+            halves.insert(slots.len());
+            slots.push(last);
         }
     }
 }
@@ -102,7 +106,8 @@ fn lay_out(insns: &[Insn], slots: &mut Vec<Option<Insn>>) {
 /// [`super::verify`]).
 #[derive(Default)]
 pub struct Buffers {
-    slots: Vec<Option<Insn>>,
+    slots: Vec<Insn>,
+    halves: SlotSet,
     subprogs: Vec<SubprogCode>,
     edges: Vec<Edge>,
     maps: Vec<u8>,
@@ -118,6 +123,7 @@ impl<'a> Code<'a> {
     pub fn new(prog: &'a Program, buf: &'a mut Buffers) -> Code<'a> {
         let Buffers {
             slots,
+            halves,
             subprogs,
             edges,
             maps,
@@ -129,6 +135,7 @@ impl<'a> Code<'a> {
         slots.clear();
         slots.reserve(2 * insns);
         targets.reset(2 * insns);
+        halves.reset(2 * insns);
         subprogs.clear();
         edges.clear();
         maps.clear();
@@ -139,7 +146,7 @@ impl<'a> Code<'a> {
         for s in &prog.subprogs {
             empty |= s.insns.is_empty();
             let start = end;
-            lay_out(&s.insns, slots);
+            lay_out(&s.insns, slots, halves);
             end = slots.len();
             let mut sub = SubprogCode {
                 slot: start,
@@ -166,7 +173,7 @@ impl<'a> Code<'a> {
                         jump_out |= !inside;
                         if sweep.reach(targets, pc, next, &mut sub) {
                             if inside {
-                                sub.bad_jump |= slots[to as usize].is_none();
+                                sub.bad_jump |= halves.contains(to as usize);
                                 targets.insert(to as usize);
                             }
                             sweep.live = matches!(insn, Insn::JmpIf { .. });
@@ -197,8 +204,7 @@ impl<'a> Code<'a> {
                 }
             }
             // The last slot is an `exit` or a `goto`: control stops there.
-            let falls_off =
-                end > start && !matches!(slots[end - 1], Some(Insn::Exit | Insn::Ja { .. }));
+            let falls_off = end > start && !matches!(slots[end - 1], Insn::Exit | Insn::Ja { .. });
             if subprogs_fault.is_none() {
                 subprogs_fault = if jump_out {
                     Some(RejectReason::JumpOutOfRange.into())
@@ -231,6 +237,7 @@ impl<'a> Code<'a> {
         Code {
             prog,
             slots,
+            halves,
             subprogs,
             edges,
             maps,
@@ -326,7 +333,7 @@ fn walk(code: &Code<'_>) -> Res<()> {
                 path.pop();
                 continue;
             };
-            if code.slots[next].is_none() {
+            if code.halves.contains(next) {
                 return Err(Stop::Unsupported("a jump into the middle of an ld_imm64"));
             }
             match mark[next] {
@@ -337,12 +344,12 @@ fn walk(code: &Code<'_>) -> Res<()> {
                 Mark::OnPath => return Err(Stop::Unsupported("loops")),
                 Mark::Done => {}
             }
-            if let Some(callee) = code.slots[pc].and_then(|i| code.callee(&i)) {
+            if let Some(callee) = code.callee(&code.slots[pc]) {
                 entries.push(code.start(callee));
             }
         }
     }
-    match (0..code.slots.len()).find(|&pc| code.slots[pc].is_some() && mark[pc] == Mark::New) {
+    match (0..code.slots.len()).find(|&pc| !code.halves.contains(pc) && mark[pc] == Mark::New) {
         Some(_) => Err(RejectReason::UnreachableInsn.into()),
         None => Ok(()),
     }
@@ -364,7 +371,8 @@ impl Successors {
 
 /// The successors of the instruction at `pc`.
 fn successors(code: &Code<'_>, pc: usize) -> Successors {
-    let insn = code.slots[pc].expect("a walk visits instruction starts");
+    // A walk visits instruction starts.
+    let insn = code.slots[pc];
     let next = pc + insn.slots();
     let (slots, len) = match insn {
         Insn::Exit => ([0, 0], 0),
@@ -448,6 +456,10 @@ impl SlotSet {
 
     fn insert(&mut self, slot: usize) {
         self.0[slot / 64] |= 1 << (slot % 64);
+    }
+
+    fn contains(&self, slot: usize) -> bool {
+        self.0[slot / 64] & 1 << (slot % 64) != 0
     }
 
     /// The first slot of the set in `from..to`.

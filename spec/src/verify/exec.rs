@@ -152,10 +152,9 @@ impl<'a> Checker<'a> {
             if *steps > STEP_LIMIT {
                 return Err(Stop::Unsupported("more paths than the spec explores"));
             }
-            // Read in place: a copy of the instruction, read back in parts, stalls.
-            let insn = slots[pc]
-                .as_ref()
-                .expect("check_cfg: paths start instructions");
+            // Read in place: a copy of the instruction, read back in parts, stalls. Paths start
+            // instructions (`check_cfg`).
+            let insn = &slots[pc];
             // ALU instructions, two in five, are told apart by one test first: a guess
             // between two is right more often than one among all kinds of instruction.
             if let Insn::Alu { op, dst, src } = *insn {

@@ -101,24 +101,51 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
 
-/// The verifier's answer for `case` on `kernel`.
+/// The verifier's answer for `case` on `kernel`: its maps created ([`create_maps`]), then the
+/// program loaded ([`load`]).
 pub fn verify(kernel: &Kernel, case: &Case) -> Verdict {
     // Borrowed in place (taking and putting back copies them twice): nothing a verification
     // calls verifies.
-    SCRATCH.with_borrow_mut(|scratch| verify_with(kernel, case, scratch))
+    SCRATCH.with_borrow_mut(|scratch| match create(kernel, case, &mut scratch.maps) {
+        Ok(()) => load_with(
+            kernel,
+            case,
+            &scratch.maps,
+            &mut scratch.code,
+            &mut scratch.exec,
+        ),
+        Err(v) => v,
+    })
 }
 
-fn verify_with(kernel: &Kernel, case: &Case, scratch: &mut Scratch) -> Verdict {
-    if let Err(v) = create_maps(kernel, case, &mut scratch.maps) {
-        return v;
-    }
-    match load(
-        kernel,
-        case,
-        &scratch.maps,
-        &mut scratch.code,
-        &mut scratch.exec,
-    ) {
+/// The maps of a case as `BPF_MAP_CREATE` made them: what the verifier sees of them.
+#[derive(Clone, Debug)]
+pub struct CreatedMaps(Vec<MapInfo>);
+
+/// `BPF_MAP_CREATE` of each map of `case`, in order; the first that fails is the verdict.
+/// With [`load`], what [`verify`] does in two parts, as the kernel's maps are made before the
+/// program is loaded.
+pub fn create_maps(kernel: &Kernel, case: &Case) -> Result<CreatedMaps, Verdict> {
+    let mut maps = Vec::with_capacity(case.maps.len());
+    create(kernel, case, &mut maps).map(|()| CreatedMaps(maps))
+}
+
+/// `BPF_PROG_LOAD` of `case`'s program, its maps created (by [`create_maps`] of the same case
+/// on the same kernel).
+pub fn load(kernel: &Kernel, case: &Case, maps: &CreatedMaps) -> Verdict {
+    SCRATCH.with_borrow_mut(|scratch| {
+        load_with(kernel, case, &maps.0, &mut scratch.code, &mut scratch.exec)
+    })
+}
+
+fn load_with(
+    kernel: &Kernel,
+    case: &Case,
+    maps: &[MapInfo],
+    code: &mut cfg::Buffers,
+    exec: &mut exec::Buffers,
+) -> Verdict {
+    match check(kernel, case, maps, code, exec) {
         Ok(()) => Verdict::Accept,
         Err(Stop::Reject(r)) => Verdict::Reject(r),
         Err(Stop::Unsupported(why)) => Verdict::Unsupported(why),
@@ -127,7 +154,7 @@ fn verify_with(kernel: &Kernel, case: &Case, scratch: &mut Scratch) -> Verdict {
 
 /// `BPF_MAP_CREATE` of each map, in order, by the runtime spec's rules
 /// ([`crate::op::MapSpec::create`]): what the verifier sees of them into `maps`.
-fn create_maps(kernel: &Kernel, case: &Case, maps: &mut Vec<MapInfo>) -> Result<(), Verdict> {
+fn create(kernel: &Kernel, case: &Case, maps: &mut Vec<MapInfo>) -> Result<(), Verdict> {
     maps.clear();
     for (i, d) in case.maps.iter().enumerate() {
         let i = u8::try_from(i).map_err(|_| Verdict::Unsupported("more than 255 maps"))?;
@@ -165,7 +192,7 @@ fn create_maps(kernel: &Kernel, case: &Case, maps: &mut Vec<MapInfo>) -> Result<
 }
 
 /// `bpf_check`, after the maps exist.
-fn load(
+fn check(
     kernel: &Kernel,
     case: &Case,
     maps: &[MapInfo],
