@@ -163,7 +163,7 @@ impl Turn {
     }
 }
 
-/// The spec's load of every case whose maps it made, `SPEC_PASSES` times.
+/// The spec's load of every timed case, with the maps made for it, `SPEC_PASSES` times.
 fn spec_pass(host: &Host, timed: &[(&Case, CreatedMaps)]) -> Turn {
     let passes: Vec<_> = (0..SPEC_PASSES)
         .map(|_| {
