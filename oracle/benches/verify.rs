@@ -4,17 +4,20 @@
 //!
 //! * the spec's load (`spec::verify::load`) and the kernel's raw `BPF_PROG_LOAD` at log
 //!   level 0 and `close`, of the same programs (those the kernel is given: their maps made,
-//!   their functions found), the maps (and the kernel's BTF) made before the clock starts on
-//!   both sides (`spec::verify::create_maps` for the spec: the kernel's verifier itself
-//!   against the spec's, the physical limit), in turns, each the median of its turns;
-//!   each turn's parts (the spec's passes, the kernel's batches) are timed too, and their
-//!   range printed: it tells a slow phase of the machine from a neighbour's spike (one pass
-//!   at 2.9 us, the others at 0.75). This VM has slow phases of half a second to a few
-//!   seconds, a fifth to a quarter of the time (measured: single spec passes every 50 ms,
-//!   0.7 to 0.85 us a program, then 1.2 to 1.5 us for 0.5 to 1 s): a spec turn (15 ms) in
-//!   one runs 1.6 to 1.8 times slower, the kernel's batches of that round barely slower.
-//!   Nine rounds, so that the median is a fast-phase round unless most of them were not;
-//!   the rounds at or above the goal are counted;
+//!   their functions found), each prepared before the clock starts on both sides, as a
+//!   loader does: its maps made and its program encoded (`oracle::verify::prepare`: the
+//!   maps, the BTF, the `struct bpf_insn`s; `spec::verify::prepare`: the maps, the slots),
+//!   so that the kernel's verifier itself is timed against the spec's, the physical limit;
+//!   in turns. A turn's figure is the median of its parts (the spec's passes over all the
+//!   programs, the kernel's batches): each side's steady rate. Its first spec pass runs
+//!   cold after the kernel's turn (measured: 1.2 us a program, the others 0.62), and a
+//!   kernel batch may meet a neighbour's spike; the parts' range is printed. This VM has
+//!   slow phases of one to three seconds, a tenth to a quarter of the time, which slow the
+//!   spec 1.6 to 2 times and the kernel's load a tenth (measured: single spec passes every
+//!   50 ms; in them, a dependent chain of ALU operations runs at its usual speed while a
+//!   random walk over 16 MiB takes 125 ns a step, not 80). The rounds are a second apart,
+//!   so that they sample the phases rather than sit in one; the headline is the median
+//!   round, and the rounds at or above the goal are counted;
 //! * the differential loop (`oracle::vdiff::compare`): the spec's verdict, the case's maps
 //!   created, the load, a rejected program's log read and classified, everything closed.
 //!
@@ -26,7 +29,7 @@ use arbitrary::Unstructured;
 use oracle::vdiff::{self, VDiff};
 use oracle::{Census, Host, verify};
 use spec::prog::{Case, generate};
-use spec::verify::CreatedMaps;
+use spec::verify::Prepared;
 use std::time::{Duration, Instant};
 
 const PROGRAMS: u64 = 2_000;
@@ -34,11 +37,12 @@ const BATCH: usize = 100;
 /// How many times faster than the kernel's load the spec should be.
 const GOAL: f64 = 100.0;
 /// Turns of the spec and the kernel over all the programs.
-const ROUNDS: usize = 9;
+const ROUNDS: usize = 15;
 /// Spec passes over all the programs in one turn (one pass is too short a time to measure).
 const SPEC_PASSES: u32 = 10;
-/// The pause after the kernel's programs are gone, for their RCU callbacks to run.
-const QUIESCE_MS: u64 = 100;
+/// The pause after the kernel's programs are gone, for their RCU callbacks to run; it also
+/// spaces the rounds out (see the header).
+const QUIESCE_MS: u64 = 700;
 
 fn main() {
     let before = Census::take();
@@ -59,12 +63,11 @@ fn main() {
         .collect();
     let n = cases.len() as f64;
     // The programs both sides time: those the kernel is given (its maps made, every function
-    // found), each with the maps the spec made for it, before its clock starts as the
-    // kernel's are.
+    // found), each prepared by the spec before its clock starts, as the kernel's are.
     let timed: Vec<_> = cases
         .iter()
         .filter(|c| verify::prepare(&host, c).is_ok())
-        .filter_map(|c| Some((c, spec::verify::create_maps(&host.kernel, c).ok()?)))
+        .filter_map(|c| Some((c, spec::verify::prepare(&host.kernel, c).ok()?)))
         .collect();
     // The spec and the kernel in turns, ROUNDS times, so that both see the machine in the
     // same states: each figure is the median of its rounds.
@@ -139,8 +142,7 @@ fn main() {
     );
 }
 
-/// One side's turn: microseconds a program over the whole turn, and in its fastest and its
-/// slowest part.
+/// One side's turn: microseconds a program in its median part, its fastest and its slowest.
 struct Turn {
     us: f64,
     fastest: f64,
@@ -150,26 +152,26 @@ struct Turn {
 impl Turn {
     /// A turn of `parts`: (time, programs) each.
     fn of(parts: &[(Duration, usize)]) -> Turn {
-        let us = |t: Duration, n: usize| t.as_secs_f64() * 1e6 / n as f64;
-        let each = parts.iter().map(|&(t, n)| us(t, n));
+        let mut each: Vec<f64> = parts
+            .iter()
+            .map(|&(t, n)| t.as_secs_f64() * 1e6 / n as f64)
+            .collect();
+        let us = median(&mut each);
         Turn {
-            us: us(
-                parts.iter().map(|p| p.0).sum(),
-                parts.iter().map(|p| p.1).sum(),
-            ),
-            fastest: each.clone().fold(f64::INFINITY, f64::min),
-            slowest: each.fold(0.0, f64::max),
+            us,
+            fastest: each[0],
+            slowest: each[each.len() - 1],
         }
     }
 }
 
-/// The spec's load of every timed case, with the maps made for it, `SPEC_PASSES` times.
-fn spec_pass(host: &Host, timed: &[(&Case, CreatedMaps)]) -> Turn {
+/// The spec's load of every timed case, prepared, `SPEC_PASSES` times.
+fn spec_pass(host: &Host, timed: &[(&Case, Prepared)]) -> Turn {
     let passes: Vec<_> = (0..SPEC_PASSES)
         .map(|_| {
             let t = Instant::now();
-            for (c, maps) in timed {
-                std::hint::black_box(spec::verify::load(&host.kernel, c, maps));
+            for (c, prepared) in timed {
+                std::hint::black_box(spec::verify::load(&host.kernel, c, prepared));
             }
             (t.elapsed(), timed.len())
         })
@@ -179,7 +181,7 @@ fn spec_pass(host: &Host, timed: &[(&Case, CreatedMaps)]) -> Turn {
 
 /// The kernel's raw load of every timed case, a batch at a time with the batch's maps and BTF
 /// made before the clock starts; and how many were loaded.
-fn kernel_pass(host: &Host, timed: &[(&Case, CreatedMaps)]) -> (Turn, usize) {
+fn kernel_pass(host: &Host, timed: &[(&Case, Prepared)]) -> (Turn, usize) {
     let mut batches = Vec::new();
     for batch in timed.chunks(BATCH) {
         let prepared: Vec<_> = batch

@@ -1,12 +1,12 @@
 //! The verifier model on generated programs (`spec::prog::generate`), in every era: every
 //! program stays inside the model (no `Unsupported`), the verdict is deterministic and the
-//! same in two parts (`create_maps`, then `load`, as the benchmark times it), the kernel's
+//! same in two parts (`prepare`, then `load`, as the benchmark times it), the kernel's
 //! side of the differential gets programs of both kinds (at least 40% accepted), and the
 //! faults reach many distinct reasons.
 
 use arbitrary::Unstructured;
 use spec::prog::generate;
-use spec::verify::{Verdict, create_maps, load, verify};
+use spec::verify::{Verdict, load, prepare, verify};
 use spec::{Era, Kernel};
 use std::collections::BTreeSet;
 
@@ -29,7 +29,7 @@ fn generated_programs_stay_in_the_model_and_reach_both_verdicts() {
                 "{era}: program {i} verdict changed"
             );
             let in_two_parts =
-                create_maps(&kernel, &case).map_or_else(|v| v, |maps| load(&kernel, &case, &maps));
+                prepare(&kernel, &case).map_or_else(|v| v, |p| load(&kernel, &case, &p));
             assert_eq!(v, in_two_parts, "{era}: program {i} verdict in two parts");
             total += 1;
             match v {

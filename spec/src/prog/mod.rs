@@ -273,12 +273,13 @@ pub enum Insn {
 }
 
 impl Insn {
+    pub const fn is_ld_imm64(&self) -> bool {
+        matches!(self, Insn::LdImm64 { .. })
+    }
+
     /// `struct bpf_insn` slots taken.
     pub const fn slots(&self) -> usize {
-        match self {
-            Insn::LdImm64 { .. } => 2,
-            _ => 1,
-        }
+        if self.is_ld_imm64() { 2 } else { 1 }
     }
 }
 

@@ -1,9 +1,9 @@
 //! The structural passes: `check_subprogs`, `check_cfg` and `check_max_stack_depth`
 //! (verifier.c, all eras unless noted).
 //!
-//! [`Code::new`] reads the instructions once: it lays them out in slots and, in the same
-//! sweep, lists what the passes need (the kfuncs and maps named, the subprograms each one
-//! calls or takes the address of) and finds what they answer when it does not depend on what
+//! [`Code::new`] sweeps the slots once (the program laid out as the kernel is given it,
+//! [`Slots`]): it lists what the passes need (the kfuncs and maps named, the subprograms each
+//! one calls or takes the address of) and finds what they answer when it does not depend on what
 //! else is reached ([`check_subprogs`]'s faults, which slots of each subprogram control
 //! reaches), so that the passes do not read every instruction again.
 
@@ -90,15 +90,39 @@ struct Edge {
     live: bool,
 }
 
-/// Lay `insns` out after the `slots` so far: a run of instructions up to an `ld_imm64` at a
-/// time, copied whole; the `ld_imm64`'s second slot a copy of it, marked in `halves`.
-fn lay_out(insns: &[Insn], slots: &mut Vec<Insn>, halves: &mut SlotSet) {
-    for run in insns.split_inclusive(|i| matches!(i, Insn::LdImm64 { .. })) {
-        slots.extend_from_slice(run);
-        if let Some(&last @ Insn::LdImm64 { .. }) = run.last() {
-            halves.insert(slots.len());
-            slots.push(last);
+/// A program laid out in `struct bpf_insn` slots, as libbpf hands it to `BPF_PROG_LOAD`:
+/// subprogram after subprogram, an `ld_imm64` in two slots. Its second slot holds a copy of
+/// it and is in `halves`: the walks, which start instructions only, read a slot without a
+/// test.
+#[derive(Clone, Debug, Default)]
+pub struct Slots {
+    insns: Vec<Insn>,
+    halves: SlotSet,
+    /// Each subprogram's first slot, then where the program ends.
+    starts: Vec<usize>,
+}
+
+impl Slots {
+    /// `prog` laid out, in these buffers: a run of instructions up to an `ld_imm64` at a
+    /// time, copied whole.
+    pub fn lay_out(&mut self, prog: &Program) {
+        // At most two slots an instruction.
+        let most = 2 * prog.subprogs.iter().map(|s| s.insns.len()).sum::<usize>();
+        self.insns.clear();
+        self.insns.reserve(most);
+        self.halves.reset(most);
+        self.starts.clear();
+        for s in &prog.subprogs {
+            self.starts.push(self.insns.len());
+            for run in s.insns.split_inclusive(Insn::is_ld_imm64) {
+                self.insns.extend_from_slice(run);
+                if let Some(&last @ Insn::LdImm64 { .. }) = run.last() {
+                    self.halves.insert(self.insns.len());
+                    self.insns.push(last);
+                }
+            }
         }
+        self.starts.push(self.insns.len());
     }
 }
 
@@ -106,8 +130,6 @@ fn lay_out(insns: &[Insn], slots: &mut Vec<Insn>, halves: &mut SlotSet) {
 /// [`super::verify`]).
 #[derive(Default)]
 pub struct Buffers {
-    slots: Vec<Insn>,
-    halves: SlotSet,
     subprogs: Vec<SubprogCode>,
     edges: Vec<Edge>,
     maps: Vec<u8>,
@@ -116,38 +138,30 @@ pub struct Buffers {
 }
 
 impl<'a> Code<'a> {
-    /// Lay out `prog` and sweep it: the sweep of a subprogram follows control from its first
-    /// slot in slot order, control reaching a slot when it falls through from a reached
+    /// Sweep `prog`, laid out in `laid`: the sweep of a subprogram follows control from its
+    /// first slot in slot order, control reaching a slot when it falls through from a reached
     /// instruction or a reached jump lands there; when every jump goes forward, every jump
     /// into a slot has been met before it.
-    pub fn new(prog: &'a Program, buf: &'a mut Buffers) -> Code<'a> {
+    pub fn new(prog: &'a Program, laid: &'a Slots, buf: &'a mut Buffers) -> Code<'a> {
+        let (slots, halves) = (&laid.insns[..], &laid.halves);
         let Buffers {
-            slots,
-            halves,
             subprogs,
             edges,
             maps,
             kfuncs,
             targets,
         } = buf;
-        // At most two slots an instruction.
-        let insns = prog.subprogs.iter().map(|s| s.insns.len()).sum::<usize>();
-        slots.clear();
-        slots.reserve(2 * insns);
-        targets.reset(2 * insns);
-        halves.reset(2 * insns);
+        targets.reset(slots.len());
         subprogs.clear();
         edges.clear();
         maps.clear();
         kfuncs.clear();
         let n = prog.subprogs.len();
-        let (mut end, mut backward, mut empty) = (0, false, false);
+        let (mut backward, mut empty) = (false, false);
         let (mut subprogs_fault, mut missing_callee) = (None, false);
-        for s in &prog.subprogs {
-            empty |= s.insns.is_empty();
-            let start = end;
-            lay_out(&s.insns, slots, halves);
-            end = slots.len();
+        for bounds in laid.starts.windows(2) {
+            let (start, end) = (bounds[0], bounds[1]);
+            empty |= start == end;
             let mut sub = SubprogCode {
                 slot: start,
                 edges: edges.len(),
@@ -161,8 +175,9 @@ impl<'a> Code<'a> {
                 live: true,
             };
             let mut next = start;
-            for insn in &s.insns {
-                let pc = next;
+            // The slots, not the subprogram's instructions: the walks read them next.
+            while next < end {
+                let (pc, insn) = (next, &slots[next]);
                 next += insn.slots();
                 // What the instruction does to control, and the subprogram it names.
                 match *insn {
@@ -217,7 +232,7 @@ impl<'a> Code<'a> {
             subprogs.push(sub);
         }
         subprogs.push(SubprogCode {
-            slot: end,
+            slot: slots.len(),
             edges: edges.len(),
             bad_jump: false,
             unreached: false,
@@ -444,7 +459,7 @@ impl ByteSet {
 }
 
 /// A set of slots.
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 struct SlotSet(Vec<u64>);
 
 impl SlotSet {

@@ -3,7 +3,9 @@
 //! leaks are allowed; the JIT is on).
 //!
 //! The passes run in `bpf_check`'s order (verifier.c, all eras):
-//! 1. the maps are created (`BPF_MAP_CREATE`, by the runtime spec's rules, without a world);
+//! 1. the maps are created (`BPF_MAP_CREATE`, by the runtime spec's rules, without a world)
+//!    and the program is laid out in slots, as a loader does before `BPF_PROG_LOAD`
+//!    ([`prepare`]);
 //! 2. `add_subprog_and_kfunc`: every kfunc exists in this era and the program is GPL;
 //! 3. `check_subprogs` ([`cfg`]): jumps stay in their subprogram, each ends in `exit` / `ja`;
 //! 4. `check_attach_btf_id` and `resolve_pseudo_ldimm64` (map / program compatibility), in
@@ -22,7 +24,7 @@ mod exec;
 mod state;
 
 pub use calls::{Arg, kfunc_args, kfunc_exists};
-pub use cfg::max_call_frames;
+pub use cfg::{Slots, max_call_frames};
 
 use crate::era::Kernel;
 use crate::errno::Errno;
@@ -89,10 +91,11 @@ struct MapInfo {
 
 /// The buffers a verification leaves to the next one on the same thread, cleared and
 /// refilled: once they have grown to the size of the programs verified, a verification
-/// allocates little (the slots of its code).
+/// allocates little.
 #[derive(Default)]
 struct Scratch {
     maps: Vec<MapInfo>,
+    slots: Slots,
     code: cfg::Buffers,
     exec: exec::Buffers,
 }
@@ -101,40 +104,58 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
 
-/// The verifier's answer for `case` on `kernel`: its maps created ([`create_maps`]), then the
+/// The verifier's answer for `case` on `kernel`: the case prepared ([`prepare`]), then its
 /// program loaded ([`load`]).
 pub fn verify(kernel: &Kernel, case: &Case) -> Verdict {
     // Borrowed in place (taking and putting back copies them twice): nothing a verification
     // calls verifies.
     SCRATCH.with_borrow_mut(|scratch| match create(kernel, case, &mut scratch.maps) {
-        Ok(()) => load_with(
-            kernel,
-            case,
-            &scratch.maps,
-            &mut scratch.code,
-            &mut scratch.exec,
-        ),
+        Ok(()) => {
+            scratch.slots.lay_out(&case.prog);
+            load_with(
+                kernel,
+                case,
+                &scratch.maps,
+                &scratch.slots,
+                &mut scratch.code,
+                &mut scratch.exec,
+            )
+        }
         Err(v) => v,
     })
 }
 
-/// The maps of a case as `BPF_MAP_CREATE` made them: what the verifier sees of them.
+/// A case as `BPF_PROG_LOAD` is given it: its maps as `BPF_MAP_CREATE` made them (what the
+/// verifier sees of them), its program laid out in slots.
 #[derive(Clone, Debug)]
-pub struct CreatedMaps(Vec<MapInfo>);
-
-/// `BPF_MAP_CREATE` of each map of `case`, in order; the first that fails is the verdict.
-/// With [`load`], what [`verify`] does in two parts, as the kernel's maps are made before the
-/// program is loaded.
-pub fn create_maps(kernel: &Kernel, case: &Case) -> Result<CreatedMaps, Verdict> {
-    let mut maps = Vec::with_capacity(case.maps.len());
-    create(kernel, case, &mut maps).map(|()| CreatedMaps(maps))
+pub struct Prepared {
+    maps: Vec<MapInfo>,
+    slots: Slots,
 }
 
-/// `BPF_PROG_LOAD` of `case`'s program, its maps created (by [`create_maps`] of the same case
-/// on the same kernel).
-pub fn load(kernel: &Kernel, case: &Case, maps: &CreatedMaps) -> Verdict {
+/// `BPF_MAP_CREATE` of each map of `case`, in order (the first that fails is the verdict),
+/// and the program laid out: what a loader does before `BPF_PROG_LOAD`. With [`load`], what
+/// [`verify`] does, in two parts.
+pub fn prepare(kernel: &Kernel, case: &Case) -> Result<Prepared, Verdict> {
+    let mut maps = Vec::with_capacity(case.maps.len());
+    create(kernel, case, &mut maps)?;
+    let mut slots = Slots::default();
+    slots.lay_out(&case.prog);
+    Ok(Prepared { maps, slots })
+}
+
+/// `BPF_PROG_LOAD` of `case`'s program, prepared (by [`prepare`] of the same case on the same
+/// kernel).
+pub fn load(kernel: &Kernel, case: &Case, prepared: &Prepared) -> Verdict {
     SCRATCH.with_borrow_mut(|scratch| {
-        load_with(kernel, case, &maps.0, &mut scratch.code, &mut scratch.exec)
+        load_with(
+            kernel,
+            case,
+            &prepared.maps,
+            &prepared.slots,
+            &mut scratch.code,
+            &mut scratch.exec,
+        )
     })
 }
 
@@ -142,10 +163,11 @@ fn load_with(
     kernel: &Kernel,
     case: &Case,
     maps: &[MapInfo],
+    slots: &Slots,
     code: &mut cfg::Buffers,
     exec: &mut exec::Buffers,
 ) -> Verdict {
-    match check(kernel, case, maps, code, exec) {
+    match check(kernel, case, maps, slots, code, exec) {
         Ok(()) => Verdict::Accept,
         Err(Stop::Reject(r)) => Verdict::Reject(r),
         Err(Stop::Unsupported(why)) => Verdict::Unsupported(why),
@@ -196,6 +218,7 @@ fn check(
     kernel: &Kernel,
     case: &Case,
     maps: &[MapInfo],
+    slots: &Slots,
     code_buf: &mut cfg::Buffers,
     exec_buf: &mut exec::Buffers,
 ) -> Res<()> {
@@ -203,9 +226,9 @@ fn check(
     if prog.subprogs.is_empty() || prog.subprogs.len() > 256 {
         return Err(Stop::Unsupported("a program needs 1 to 256 subprograms"));
     }
-    // The code is laid out first, and lists the kfuncs it calls; its own faults come after
-    // those of the kfuncs.
-    let code = cfg::Code::new(prog, code_buf);
+    // The code is swept first, and lists the kfuncs it calls; its own faults come after those
+    // of the kfuncs.
+    let code = cfg::Code::new(prog, slots, code_buf);
     calls::check_kfuncs_exist(kernel, prog, code.kfuncs)?;
     code.check_layout()?;
     cfg::check_subprogs(&code)?;
