@@ -12,12 +12,12 @@
 //!   programs, the kernel's batches): each side's steady rate. Its first spec pass runs
 //!   cold after the kernel's turn (measured: 1.2 us a program, the others 0.62), and a
 //!   kernel batch may meet a neighbour's spike; the parts' range is printed. This VM has
-//!   slow phases of one to three seconds, a tenth to a quarter of the time, which slow the
+//!   slow phases of one to three seconds, from a tenth to half of the time, which slow the
 //!   spec 1.6 to 2 times and the kernel's load a tenth (measured: single spec passes every
 //!   50 ms; in them, a dependent chain of ALU operations runs at its usual speed while a
-//!   random walk over 16 MiB takes 125 ns a step, not 80). The rounds are a second apart,
-//!   so that they sample the phases rather than sit in one; the headline is the median
-//!   round, and the rounds at or above the goal are counted;
+//!   random walk over 16 MiB takes 125 ns a step, not 80). The rounds are about a second
+//!   apart, so that they sample the phases rather than sit in one; the headline is the
+//!   median round, and the rounds at or above the goal are counted;
 //! * the differential loop (`oracle::vdiff::compare`): the spec's verdict, the case's maps
 //!   created, the load, a rejected program's log read and classified, everything closed.
 //!
