@@ -94,8 +94,7 @@ struct MapInfo {
 /// allocates little.
 #[derive(Default)]
 struct Scratch {
-    maps: Vec<MapInfo>,
-    slots: Slots,
+    prepared: Prepared,
     code: cfg::Buffers,
     exec: exec::Buffers,
 }
@@ -109,65 +108,59 @@ thread_local! {
 pub fn verify(kernel: &Kernel, case: &Case) -> Verdict {
     // Borrowed in place (taking and putting back copies them twice): nothing a verification
     // calls verifies.
-    SCRATCH.with_borrow_mut(|scratch| match create(kernel, case, &mut scratch.maps) {
-        Ok(()) => {
-            scratch.slots.lay_out(&case.prog);
-            load_with(
-                kernel,
-                case,
-                &scratch.maps,
-                &scratch.slots,
-                &mut scratch.code,
-                &mut scratch.exec,
-            )
-        }
+    SCRATCH.with_borrow_mut(|scratch| match scratch.prepared.fill(kernel, case) {
+        Ok(()) => load_with(
+            kernel,
+            case,
+            &scratch.prepared,
+            &mut scratch.code,
+            &mut scratch.exec,
+        ),
         Err(v) => v,
     })
 }
 
 /// A case as `BPF_PROG_LOAD` is given it: its maps as `BPF_MAP_CREATE` made them (what the
 /// verifier sees of them), its program laid out in slots.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Prepared {
     maps: Vec<MapInfo>,
     slots: Slots,
+}
+
+impl Prepared {
+    /// `case` prepared, in these buffers.
+    fn fill(&mut self, kernel: &Kernel, case: &Case) -> Result<(), Verdict> {
+        create(kernel, case, &mut self.maps)?;
+        self.slots.lay_out(&case.prog);
+        Ok(())
+    }
 }
 
 /// `BPF_MAP_CREATE` of each map of `case`, in order (the first that fails is the verdict),
 /// and the program laid out: what a loader does before `BPF_PROG_LOAD`. With [`load`], what
 /// [`verify`] does, in two parts.
 pub fn prepare(kernel: &Kernel, case: &Case) -> Result<Prepared, Verdict> {
-    let mut maps = Vec::with_capacity(case.maps.len());
-    create(kernel, case, &mut maps)?;
-    let mut slots = Slots::default();
-    slots.lay_out(&case.prog);
-    Ok(Prepared { maps, slots })
+    let mut prepared = Prepared::default();
+    prepared.fill(kernel, case).map(|()| prepared)
 }
 
 /// `BPF_PROG_LOAD` of `case`'s program, prepared (by [`prepare`] of the same case on the same
 /// kernel).
 pub fn load(kernel: &Kernel, case: &Case, prepared: &Prepared) -> Verdict {
     SCRATCH.with_borrow_mut(|scratch| {
-        load_with(
-            kernel,
-            case,
-            &prepared.maps,
-            &prepared.slots,
-            &mut scratch.code,
-            &mut scratch.exec,
-        )
+        load_with(kernel, case, prepared, &mut scratch.code, &mut scratch.exec)
     })
 }
 
 fn load_with(
     kernel: &Kernel,
     case: &Case,
-    maps: &[MapInfo],
-    slots: &Slots,
+    prepared: &Prepared,
     code: &mut cfg::Buffers,
     exec: &mut exec::Buffers,
 ) -> Verdict {
-    match check(kernel, case, maps, slots, code, exec) {
+    match check(kernel, case, prepared, code, exec) {
         Ok(()) => Verdict::Accept,
         Err(Stop::Reject(r)) => Verdict::Reject(r),
         Err(Stop::Unsupported(why)) => Verdict::Unsupported(why),
@@ -217,18 +210,17 @@ fn create(kernel: &Kernel, case: &Case, maps: &mut Vec<MapInfo>) -> Result<(), V
 fn check(
     kernel: &Kernel,
     case: &Case,
-    maps: &[MapInfo],
-    slots: &Slots,
+    prepared: &Prepared,
     code_buf: &mut cfg::Buffers,
     exec_buf: &mut exec::Buffers,
 ) -> Res<()> {
-    let prog = &case.prog;
+    let (prog, maps) = (&case.prog, &prepared.maps[..]);
     if prog.subprogs.is_empty() || prog.subprogs.len() > 256 {
         return Err(Stop::Unsupported("a program needs 1 to 256 subprograms"));
     }
     // The code is swept first, and lists the kfuncs it calls; its own faults come after those
     // of the kfuncs.
-    let code = cfg::Code::new(prog, slots, code_buf);
+    let code = cfg::Code::new(prog, &prepared.slots, code_buf);
     calls::check_kfuncs_exist(kernel, prog, code.kfuncs)?;
     code.check_layout()?;
     cfg::check_subprogs(&code)?;
