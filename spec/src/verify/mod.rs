@@ -109,13 +109,13 @@ pub fn verify(kernel: &Kernel, case: &Case) -> Verdict {
     // Borrowed in place (taking and putting back copies them twice): nothing a verification
     // calls verifies.
     SCRATCH.with_borrow_mut(|scratch| match scratch.prepared.fill(kernel, case) {
-        Ok(()) => load_with(
+        Ok(()) => verdict(check(
             kernel,
             case,
             &scratch.prepared,
             &mut scratch.code,
             &mut scratch.exec,
-        ),
+        )),
         Err(v) => v,
     })
 }
@@ -149,18 +149,19 @@ pub fn prepare(kernel: &Kernel, case: &Case) -> Result<Prepared, Verdict> {
 /// kernel).
 pub fn load(kernel: &Kernel, case: &Case, prepared: &Prepared) -> Verdict {
     SCRATCH.with_borrow_mut(|scratch| {
-        load_with(kernel, case, prepared, &mut scratch.code, &mut scratch.exec)
+        verdict(check(
+            kernel,
+            case,
+            prepared,
+            &mut scratch.code,
+            &mut scratch.exec,
+        ))
     })
 }
 
-fn load_with(
-    kernel: &Kernel,
-    case: &Case,
-    prepared: &Prepared,
-    code: &mut cfg::Buffers,
-    exec: &mut exec::Buffers,
-) -> Verdict {
-    match check(kernel, case, prepared, code, exec) {
+/// What `bpf_check`'s answer is to the program.
+fn verdict(checked: Res<()>) -> Verdict {
+    match checked {
         Ok(()) => Verdict::Accept,
         Err(Stop::Reject(r)) => Verdict::Reject(r),
         Err(Stop::Unsupported(why)) => Verdict::Unsupported(why),
