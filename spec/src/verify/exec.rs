@@ -200,7 +200,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn fresh_id(&mut self) -> u32 {
+    pub fn fresh_id(&mut self) -> u32 {
         self.id_gen += 1;
         self.id_gen
     }
@@ -637,40 +637,11 @@ impl<'a> Checker<'a> {
             self.push_async(cb);
         }
         clobber(st);
-        let r0 = match effect.ret {
-            calls::Ret::Scalar(r) => Val::Scalar(r),
-            calls::Ret::MapValue(map, uid) => Val::Value {
-                map,
-                uid,
-                off: Off::constant(0),
-                null: 0,
-            },
-            calls::Ret::MapValueOrNull(map, uid) => Val::Value {
-                map,
-                uid,
-                off: Off::constant(0),
-                null: self.fresh_id(),
-            },
-            calls::Ret::InnerMapOrNull(outer) => {
-                let id = self.fresh_id();
-                Val::Map {
-                    map: MapId::InnerOf(outer),
-                    uid: id,
-                    null: id,
-                }
-            }
-            calls::Ret::AcquiredTaskOrNull => {
-                let ref_id = self.fresh_id();
-                st.refs.push((ref_id, st.pc));
-                Val::Task {
-                    ptr: TaskPtr::Acquired { ref_id },
-                    null: self.fresh_id(),
-                    off: 0,
-                }
-            }
-        };
+        if let Some(ref_id) = effect.acquired {
+            st.refs.push((ref_id, st.pc));
+        }
         let _ = callee;
-        st.set(Reg::R0, r0);
+        st.set(Reg::R0, effect.r0);
         Ok(())
     }
 
