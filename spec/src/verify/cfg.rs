@@ -3,9 +3,9 @@
 //!
 //! [`Code::new`] sweeps the slots once (the program laid out as the kernel is given it,
 //! [`Slots`]): it finds what the passes need (the sets of kfuncs and maps named, the
-//! subprograms each one calls or takes the address of) and finds what they answer when it does not depend on what
-//! else is reached ([`check_subprogs`]'s faults, which slots of each subprogram control
-//! reaches), so that the passes do not read every instruction again.
+//! subprograms each one calls or takes the address of) and what they answer when it does not
+//! depend on what else is reached ([`check_subprogs`]'s faults, which slots of each subprogram
+//! control reaches), so that the passes do not read every instruction again.
 
 use super::{Res, Stop};
 use crate::Features;
@@ -240,6 +240,7 @@ impl<'a> Code<'a> {
                     Callee::Kfunc(k) => (true, false, k as u8),
                     Callee::Subprog(to) => (false, true, to),
                 };
+                // A kfunc's index is below 16 (another callee's shift is masked off).
                 kfuncs |= u16::from(kfunc) << (to % 16);
                 calls |= u64::from(subprog) << i;
                 callees[i] = to;
@@ -346,7 +347,8 @@ impl<'a> Code<'a> {
         pc as i64 + i64::from(off) + 1
     }
 
-    /// The kfuncs the instructions call, in slot order.
+    /// The kfuncs the instructions call, in slot order (a second slot, a copy of an
+    /// `ld_imm64`, calls nothing).
     pub fn kfuncs_called(&self) -> impl Iterator<Item = Kfunc> {
         self.slots.iter().filter_map(|insn| match insn {
             Insn::Call(Callee::Kfunc(k)) => Some(*k),

@@ -219,7 +219,7 @@ fn check(
     if prog.subprogs.is_empty() || prog.subprogs.len() > 256 {
         return Err(Stop::Unsupported("a program needs 1 to 256 subprograms"));
     }
-    // The code is swept first, and lists the kfuncs it calls; its own faults come after those
+    // The code is swept first, and finds the kfuncs it calls; its own faults come after those
     // of the kfuncs.
     let code = cfg::Code::new(prog, &prepared.slots, code_buf);
     calls::check_kfuncs_exist(kernel, prog, &code)?;
@@ -240,11 +240,13 @@ fn check(
 
 /// `resolve_pseudo_ldimm64`: each map the code names, in instruction order, the first time
 /// it is named, goes through `check_map_prog_compatibility`.
+///
+/// The common answer comes first, from the set of the maps named (which [`cfg::Code::new`]
+/// finds without a branch a map, see there): when each exists and is compatible, nothing
+/// fails; else the maps are read in instruction order, for the first fault.
 fn resolve_maps(kernel: &Kernel, case: &Case, maps: &[MapInfo], code: &cfg::Code<'_>) -> Res<()> {
     let compatible =
         |info: &MapInfo| verifier::map_compat(&kernel.features, case.prog.ty, &info.recorded);
-    // The common answer first, from the set of the maps named: when each exists and is
-    // compatible, the order they are named in does not matter.
     if code.maps.iter().all(|m| {
         maps.get(usize::from(m))
             .is_some_and(|info| compatible(info).is_ok())
