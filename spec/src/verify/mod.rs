@@ -219,10 +219,10 @@ fn check(
     if prog.subprogs.is_empty() || prog.subprogs.len() > 256 {
         return Err(Stop::Unsupported("a program needs 1 to 256 subprograms"));
     }
-    // The code is swept first, and lists the kfuncs it calls; its own faults come after those
+    // The code is swept first, and finds the kfuncs it calls; its own faults come after those
     // of the kfuncs.
     let code = cfg::Code::new(prog, &prepared.slots, code_buf);
-    calls::check_kfuncs_exist(kernel, prog, code.kfuncs)?;
+    calls::check_kfuncs_exist(kernel, prog, &code)?;
     code.check_layout()?;
     cfg::check_subprogs(&code)?;
     let attach = || verifier::attach_rule(&kernel.features, prog.ty, prog.sleepable);
@@ -240,15 +240,27 @@ fn check(
 
 /// `resolve_pseudo_ldimm64`: each map the code names, in instruction order, the first time
 /// it is named, goes through `check_map_prog_compatibility`.
+///
+/// The common answer comes first, from the set of the maps named (which [`cfg::Code::new`]
+/// finds without a branch a map, see there): when each exists and is compatible, nothing
+/// fails; else the maps are read in instruction order, for the first fault.
 fn resolve_maps(kernel: &Kernel, case: &Case, maps: &[MapInfo], code: &cfg::Code<'_>) -> Res<()> {
+    let compatible =
+        |info: &MapInfo| verifier::map_compat(&kernel.features, case.prog.ty, &info.recorded);
+    if code.maps.iter().all(|m| {
+        maps.get(usize::from(m))
+            .is_some_and(|info| compatible(info).is_ok())
+    }) {
+        return Ok(());
+    }
     let mut seen = cfg::ByteSet::default();
-    for &m in code.maps {
+    for m in code.maps_named() {
         let Some(info) = maps.get(usize::from(m)) else {
             // The kernel's `fdget` of an fd the case never opened.
             return Err(Stop::Unsupported("a map index past the case's maps"));
         };
         if seen.insert(m) {
-            verifier::map_compat(&kernel.features, case.prog.ty, &info.recorded)?;
+            compatible(info)?;
         }
     }
     Ok(())
