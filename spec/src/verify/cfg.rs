@@ -43,6 +43,12 @@ pub struct Code<'a> {
     subprogs_fault: Option<Stop>,
 }
 
+// [`Code::kfuncs`] holds a bit a kfunc.
+const _: () = assert!(
+    Kfunc::ALL.len() <= 16,
+    "more kfuncs than bits in Code::kfuncs"
+);
+
 /// A subprogram as [`Code::new`] found it.
 #[derive(Clone, Copy)]
 struct SubprogCode {

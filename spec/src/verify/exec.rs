@@ -242,7 +242,7 @@ impl<'a> Checker<'a> {
             Insn::Call(Callee::Subprog(s)) => self.call_subprog(st, s),
             Insn::Call(callee) => {
                 let effect = calls::check_call(self, st, callee)?;
-                self.apply(st, callee, effect)?;
+                self.apply(st, effect);
                 Ok(Flow::Next)
             }
             Insn::Exit => self.exit(st),
@@ -623,7 +623,7 @@ impl<'a> Checker<'a> {
     }
 
     /// What a helper or kfunc call does once its obligations hold.
-    fn apply(&mut self, st: &mut State, callee: Callee, effect: Effect) -> Res<()> {
+    fn apply(&mut self, st: &mut State, effect: Effect) {
         if let Some(id) = effect.release {
             st.refs.retain(|&(r, _)| r != id);
             st.for_each_val(|v| {
@@ -640,9 +640,7 @@ impl<'a> Checker<'a> {
         if let Some(ref_id) = effect.acquired {
             st.refs.push((ref_id, st.pc));
         }
-        let _ = callee;
         st.set(Reg::R0, effect.r0);
-        Ok(())
     }
 
     /// `push_async_cb`: a fresh state for the callback, R1 to R3 the map, key and value of
