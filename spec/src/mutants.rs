@@ -2,7 +2,7 @@
 //! test, to show that a proof harness fails when the rule it checks is broken (issue 6).
 //!
 //! A rule reads `if mutants::active(Mutant::X) { ..broken.. }`. Without the `mutants` feature
-//! [`active`] is a constant `false` and the branch compiles away; with it, [`with`] switches
+//! [`active`] is a constant `false` and the branch compiles away; with it, `with` switches
 //! one mutant on for the current thread while a closure runs (a harness body runs on one
 //! thread).
 

@@ -98,113 +98,99 @@ pub enum Cond {
     Slt,
 }
 
-/// BPF helpers of the fragment, by `enum bpf_func_id` name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub enum Helper {
-    MapLookupElem,
-    MapUpdateElem,
-    MapDeleteElem,
-    KtimeGetNs,
-    GetPrandomU32,
-    TimerInit,
-    TimerSetCallback,
-    TimerStart,
-    TimerCancel,
-    KptrXchg,
-    /// Sleepable (`might_fault`): the probe of the sleepable rules.
-    CopyFromUser,
+/// The helpers and kfuncs of the fragment, each written once with its kernel name: this makes
+/// the enums [`Helper`] and [`Kfunc`], their `ALL` lists and `kernel_name`s, and
+/// `with_callees!`, which hands every function to a macro (`verify::calls::check_call` makes
+/// a copy of its code for each). A function added here is in all of them. (`$d` is a `$`, for
+/// the macro it makes.)
+macro_rules! callees {
+    ($d:tt
+     helpers { $($(#[$hdoc:meta])* $h:ident = $hname:literal,)* }
+     kfuncs { $($(#[$kdoc:meta])* $k:ident = $kname:literal,)* }) => {
+        /// BPF helpers of the fragment, by `enum bpf_func_id` name.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+        pub enum Helper {
+            $($(#[$hdoc])* $h,)*
+        }
+
+        impl Helper {
+            pub const ALL: [Helper; [$($hname),*].len()] = [$(Helper::$h),*];
+
+            /// The kernel's name (`bpf_` + the `enum bpf_func_id` entry).
+            pub const fn kernel_name(self) -> &'static str {
+                match self {
+                    $(Helper::$h => $hname,)*
+                }
+            }
+        }
+
+        /// kfuncs of the fragment, by the name a program calls (a `BTF_KIND_FUNC` of vmlinux).
+        /// The `_impl` forms take a trailing hidden `struct bpf_prog_aux *` the verifier fills
+        /// in (6.x); since 7.0 (`KF_IMPLICIT_ARGS`) programs call the plain names, without
+        /// that argument.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+        pub enum Kfunc {
+            $($(#[$kdoc])* $k,)*
+        }
+
+        impl Kfunc {
+            pub const ALL: [Kfunc; [$($kname),*].len()] = [$(Kfunc::$k),*];
+
+            /// The BTF function name.
+            pub const fn kernel_name(self) -> &'static str {
+                match self {
+                    $(Kfunc::$k => $kname,)*
+                }
+            }
+        }
+
+        /// `$m!(helper, ... ; kfunc, ...)`: every helper's and kfunc's variant name, given to
+        /// macro `$m`.
+        macro_rules! with_callees {
+            ($d m:ident) => {
+                $d m!($($h),* ; $($k),*)
+            };
+        }
+        pub(crate) use with_callees;
+    };
 }
 
-impl Helper {
-    pub const ALL: [Helper; 11] = [
-        Helper::MapLookupElem,
-        Helper::MapUpdateElem,
-        Helper::MapDeleteElem,
-        Helper::KtimeGetNs,
-        Helper::GetPrandomU32,
-        Helper::TimerInit,
-        Helper::TimerSetCallback,
-        Helper::TimerStart,
-        Helper::TimerCancel,
-        Helper::KptrXchg,
-        Helper::CopyFromUser,
-    ];
-
-    /// The kernel's name (`bpf_` + the `enum bpf_func_id` entry).
-    pub const fn kernel_name(self) -> &'static str {
-        match self {
-            Helper::MapLookupElem => "bpf_map_lookup_elem",
-            Helper::MapUpdateElem => "bpf_map_update_elem",
-            Helper::MapDeleteElem => "bpf_map_delete_elem",
-            Helper::KtimeGetNs => "bpf_ktime_get_ns",
-            Helper::GetPrandomU32 => "bpf_get_prandom_u32",
-            Helper::TimerInit => "bpf_timer_init",
-            Helper::TimerSetCallback => "bpf_timer_set_callback",
-            Helper::TimerStart => "bpf_timer_start",
-            Helper::TimerCancel => "bpf_timer_cancel",
-            Helper::KptrXchg => "bpf_kptr_xchg",
-            Helper::CopyFromUser => "bpf_copy_from_user",
-        }
+callees! {$
+    helpers {
+        MapLookupElem = "bpf_map_lookup_elem",
+        MapUpdateElem = "bpf_map_update_elem",
+        MapDeleteElem = "bpf_map_delete_elem",
+        KtimeGetNs = "bpf_ktime_get_ns",
+        GetPrandomU32 = "bpf_get_prandom_u32",
+        TimerInit = "bpf_timer_init",
+        TimerSetCallback = "bpf_timer_set_callback",
+        TimerStart = "bpf_timer_start",
+        TimerCancel = "bpf_timer_cancel",
+        KptrXchg = "bpf_kptr_xchg",
+        /// Sleepable (`might_fault`): the probe of the sleepable rules.
+        CopyFromUser = "bpf_copy_from_user",
     }
-}
-
-/// kfuncs of the fragment, by the name a program calls (a `BTF_KIND_FUNC` of vmlinux). The
-/// `_impl` forms take a trailing hidden `struct bpf_prog_aux *` the verifier fills in (6.x);
-/// since 7.0 (`KF_IMPLICIT_ARGS`) programs call the plain names, without that argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub enum Kfunc {
-    WqInit,
-    WqStart,
-    /// `bpf_wq_set_callback_impl(wq, cb, flags, aux__prog)` (6.10 to 6.x).
-    WqSetCallbackImpl,
-    /// `bpf_wq_set_callback(wq, cb, flags)` (7.0).
-    WqSetCallback,
-    /// `bpf_task_work_schedule_signal_impl(task, tw, map, cb, aux__prog)` (6.18).
-    TaskWorkScheduleSignalImpl,
-    TaskWorkScheduleResumeImpl,
-    /// `bpf_task_work_schedule_signal(task, tw, map, cb)` (7.0).
-    TaskWorkScheduleSignal,
-    TaskWorkScheduleResume,
-    /// `bpf_timer_cancel_async(timer)` (7.0).
-    TimerCancelAsync,
-    /// `KF_ACQUIRE | KF_RET_NULL`: a referenced `struct task_struct *`.
-    TaskFromPid,
-    /// `KF_RELEASE`.
-    TaskRelease,
-}
-
-impl Kfunc {
-    pub const ALL: [Kfunc; 11] = [
-        Kfunc::WqInit,
-        Kfunc::WqStart,
-        Kfunc::WqSetCallbackImpl,
-        Kfunc::WqSetCallback,
-        Kfunc::TaskWorkScheduleSignalImpl,
-        Kfunc::TaskWorkScheduleResumeImpl,
-        Kfunc::TaskWorkScheduleSignal,
-        Kfunc::TaskWorkScheduleResume,
-        Kfunc::TimerCancelAsync,
-        Kfunc::TaskFromPid,
-        Kfunc::TaskRelease,
-    ];
-
-    /// The BTF function name.
-    pub const fn kernel_name(self) -> &'static str {
-        match self {
-            Kfunc::WqInit => "bpf_wq_init",
-            Kfunc::WqStart => "bpf_wq_start",
-            Kfunc::WqSetCallbackImpl => "bpf_wq_set_callback_impl",
-            Kfunc::WqSetCallback => "bpf_wq_set_callback",
-            Kfunc::TaskWorkScheduleSignalImpl => "bpf_task_work_schedule_signal_impl",
-            Kfunc::TaskWorkScheduleResumeImpl => "bpf_task_work_schedule_resume_impl",
-            Kfunc::TaskWorkScheduleSignal => "bpf_task_work_schedule_signal",
-            Kfunc::TaskWorkScheduleResume => "bpf_task_work_schedule_resume",
-            Kfunc::TimerCancelAsync => "bpf_timer_cancel_async",
-            Kfunc::TaskFromPid => "bpf_task_from_pid",
-            Kfunc::TaskRelease => "bpf_task_release",
-        }
+    kfuncs {
+        WqInit = "bpf_wq_init",
+        WqStart = "bpf_wq_start",
+        /// `bpf_wq_set_callback_impl(wq, cb, flags, aux__prog)` (6.10 to 6.x).
+        WqSetCallbackImpl = "bpf_wq_set_callback_impl",
+        /// `bpf_wq_set_callback(wq, cb, flags)` (7.0).
+        WqSetCallback = "bpf_wq_set_callback",
+        /// `bpf_task_work_schedule_signal_impl(task, tw, map, cb, aux__prog)` (6.18).
+        TaskWorkScheduleSignalImpl = "bpf_task_work_schedule_signal_impl",
+        TaskWorkScheduleResumeImpl = "bpf_task_work_schedule_resume_impl",
+        /// `bpf_task_work_schedule_signal(task, tw, map, cb)` (7.0).
+        TaskWorkScheduleSignal = "bpf_task_work_schedule_signal",
+        TaskWorkScheduleResume = "bpf_task_work_schedule_resume",
+        /// `bpf_timer_cancel_async(timer)` (7.0).
+        TimerCancelAsync = "bpf_timer_cancel_async",
+        /// `KF_ACQUIRE | KF_RET_NULL`: a referenced `struct task_struct *`.
+        TaskFromPid = "bpf_task_from_pid",
+        /// `KF_RELEASE`.
+        TaskRelease = "bpf_task_release",
     }
 }
 

@@ -7,16 +7,16 @@
 //!    and the program is laid out in slots, as a loader does before `BPF_PROG_LOAD`
 //!    ([`prepare`]);
 //! 2. `add_subprog_and_kfunc`: every kfunc exists in this era and the program is GPL;
-//! 3. `check_subprogs` ([`cfg`]): jumps stay in their subprogram, each ends in `exit` / `ja`;
+//! 3. `check_subprogs` (`cfg`): jumps stay in their subprogram, each ends in `exit` / `ja`;
 //! 4. `check_attach_btf_id` and `resolve_pseudo_ldimm64` (map / program compatibility), in
 //!    the era's order;
-//! 5. `check_cfg` ([`cfg`]): every instruction is reachable;
-//! 6. `do_check_main`, then the global subprograms it calls ([`exec`]): a path-by-path
+//! 5. `check_cfg` (`cfg`): every instruction is reachable;
+//! 6. `do_check_main`, then the global subprograms it calls (`exec`): a path-by-path
 //!    abstract interpretation in which each instruction states its *obligations* (register
 //!    readable, pointer not NULL, access in bounds, argument of the right type, callback
 //!    static, ...), discharged in the kernel's order; the first one that fails is the
 //!    rejection;
-//! 7. `check_max_stack_depth` ([`cfg`]) over the call graph the paths revealed.
+//! 7. `check_max_stack_depth` (`cfg`) over the call graph the paths revealed.
 
 mod calls;
 mod cfg;
