@@ -263,9 +263,11 @@ pub struct Features {
     /// walks `if r0 == 8` with r0 in [0, 7] (observed in the VM matrix).
     pub eq_branch_on_ranges: bool,
     /// `bpf_task_from_pid` / `bpf_task_release` may be called from raw_tracepoint programs:
-    /// Debian's 7.2.13 loads verifier_kfunc_prog_types.c's `task_kfunc_raw_tp` program that
-    /// 6.18 refuses (observed in the VM matrix; the 7.x release that registered the generic
-    /// kfunc set for raw tracepoints is not pinned yet).
+    /// "bpf: allow calling kfuncs from raw_tp programs" (342297d51146, v7.0; the raw
+    /// tracepoint program type now maps to the tracing kfunc hook, and "selftests: bpf: fix
+    /// tests with raw_tp calling kfuncs", 83dd46ecb68e, flips `task_kfunc_raw_tp` to a
+    /// success). Debian's 7.2.13 loads verifier_kfunc_prog_types.c's `task_kfunc_raw_tp`
+    /// program that 6.18 refuses (observed in the VM matrix).
     pub task_kfuncs_in_raw_tracepoints: bool,
     /// Helpers say whether they may sleep (`bpf_func_proto.might_sleep`) and
     /// `check_helper_call` refuses such a call where the context may not ("helper call might
@@ -292,13 +294,16 @@ pub struct Features {
     /// `MAX_CALL_FRAMES` is 16, not 8 (`check_func_call` and `check_max_stack_depth_subprog`
     /// refuse the 17th frame: "the call stack of 17 frames is too deep"). Observed on
     /// Debian's 7.2.13 in the VM matrix (a chain of 16 frames loads, 17 do not; 6.18 refuses
-    /// the 9th); the 7.x commit that raised it is not pinned yet.
+    /// the 9th): "bpf: Raise maximum call chain depth to 16 frames" (2148794eeaf2, v7.2).
     pub sixteen_call_frames: bool,
     /// `can_be_sleepable` also admits `BPF_PROG_TYPE_TRACEPOINT` and
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT` (sleepable tracepoints; attaching checks that the
     /// tracepoint is a faultable one), and its refusal reads "Program of this type cannot be
     /// sleepable". Observed on Debian's 7.2.13 in the VM matrix (perf_event and xdp are still
-    /// refused); the 7.x release is not pinned yet.
+    /// refused). "bpf: Verifier support for sleepable tracepoint programs" (8cfb77d30920,
+    /// v7.2), with "bpf: Add sleepable support for classic tracepoint programs"
+    /// (57918341dd19) and "bpf: Add sleepable support for raw tracepoint programs"
+    /// (439ebd5b5708) in the same series (merge e85115ff37f2).
     pub sleepable_tracepoints: bool,
     /// `bpf_obj_free_fields` on an element update, delete or eviction no longer releases a
     /// referenced kptr: it stays in the element's memory until that memory is freed for good
