@@ -98,53 +98,55 @@ pub enum Cond {
     Slt,
 }
 
+/// An enum of kernel functions, its `ALL` list and its `kernel_name` (documented by
+/// `$name_doc`), from each variant's kernel name.
+macro_rules! functions {
+    ($(#[$doc:meta])* $ty:ident, $name_doc:literal,
+     { $($(#[$vdoc:meta])* $v:ident = $name:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+        pub enum $ty {
+            $($(#[$vdoc])* $v,)*
+        }
+
+        impl $ty {
+            pub const ALL: [$ty; [$($name),*].len()] = [$($ty::$v),*];
+
+            #[doc = $name_doc]
+            pub const fn kernel_name(self) -> &'static str {
+                match self {
+                    $($ty::$v => $name,)*
+                }
+            }
+        }
+    };
+}
+
 /// The helpers and kfuncs of the fragment, each written once with its kernel name: this makes
-/// the enums [`Helper`] and [`Kfunc`], their `ALL` lists and `kernel_name`s, and
-/// `with_callees!`, which hands every function to a macro (`verify::calls::check_call` makes
-/// a copy of its code for each). A function added here is in all of them. (`$d` is a `$`, for
-/// the macro it makes.)
+/// the enums [`Helper`] and [`Kfunc`] ([`functions!`]), and `with_callees!`, which hands every
+/// function to a macro (`verify::calls::check_call` makes a copy of its code for each). A
+/// function added here is in all of them. (`$d` is a `$`, for the macro it makes.)
 macro_rules! callees {
     ($d:tt
      helpers { $($(#[$hdoc:meta])* $h:ident = $hname:literal,)* }
      kfuncs { $($(#[$kdoc:meta])* $k:ident = $kname:literal,)* }) => {
-        /// BPF helpers of the fragment, by `enum bpf_func_id` name.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-        pub enum Helper {
-            $($(#[$hdoc])* $h,)*
-        }
+        functions!(
+            /// BPF helpers of the fragment, by `enum bpf_func_id` name.
+            Helper,
+            "The kernel's name (`bpf_` + the `enum bpf_func_id` entry).",
+            { $($(#[$hdoc])* $h = $hname,)* }
+        );
 
-        impl Helper {
-            pub const ALL: [Helper; [$($hname),*].len()] = [$(Helper::$h),*];
-
-            /// The kernel's name (`bpf_` + the `enum bpf_func_id` entry).
-            pub const fn kernel_name(self) -> &'static str {
-                match self {
-                    $(Helper::$h => $hname,)*
-                }
-            }
-        }
-
-        /// kfuncs of the fragment, by the name a program calls (a `BTF_KIND_FUNC` of vmlinux).
-        /// The `_impl` forms take a trailing hidden `struct bpf_prog_aux *` the verifier fills
-        /// in (6.x); since 7.0 (`KF_IMPLICIT_ARGS`) programs call the plain names, without
-        /// that argument.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-        pub enum Kfunc {
-            $($(#[$kdoc])* $k,)*
-        }
-
-        impl Kfunc {
-            pub const ALL: [Kfunc; [$($kname),*].len()] = [$(Kfunc::$k),*];
-
-            /// The BTF function name.
-            pub const fn kernel_name(self) -> &'static str {
-                match self {
-                    $(Kfunc::$k => $kname,)*
-                }
-            }
-        }
+        functions!(
+            /// kfuncs of the fragment, by the name a program calls (a `BTF_KIND_FUNC` of
+            /// vmlinux). The `_impl` forms take a trailing hidden `struct bpf_prog_aux *` the
+            /// verifier fills in (6.x); since 7.0 (`KF_IMPLICIT_ARGS`) programs call the plain
+            /// names, without that argument.
+            Kfunc,
+            "The BTF function name.",
+            { $($(#[$kdoc])* $k = $kname,)* }
+        );
 
         /// `$m!(helper, ... ; kfunc, ...)`: every helper's and kfunc's variant name, given to
         /// macro `$m`.
