@@ -49,7 +49,7 @@ struct Cli {
 enum Command {
     /// Print the spec's predicted outcome of every step.
     Run {
-        /// Only this kernel era (5.15, 6.1, 6.12, 6.18, 7.0), even one outside a file's
+        /// Only this kernel era (5.15, 6.1, 6.12, 6.18, 7.0, 7.2), even one outside a file's
         /// `eras`; default: every era of each file's set.
         #[arg(long, value_name = "ERA")]
         kernel: Option<Era>,

@@ -88,7 +88,7 @@ fn run_json_is_one_document_with_every_step() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let runs = json.as_array().unwrap();
     let eras: Vec<&str> = runs.iter().map(|r| r["era"].as_str().unwrap()).collect();
-    assert_eq!(eras, ["5.15", "6.1", "6.12", "6.18", "7.0"]);
+    assert_eq!(eras, ["5.15", "6.1", "6.12", "6.18", "7.0", "7.2"]);
     for r in runs {
         assert_eq!(r["scenario"], "cancel_active_timer_returns_one");
         assert_eq!(r["file"], path(&good));
@@ -134,7 +134,7 @@ fn check_of_a_valid_scenario_agrees_in_every_era() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert_eq!(
         text(&out.stdout),
-        "checked 1 scenario (5 scenario×era runs, 25 steps): all agree\n"
+        "checked 1 scenario (6 scenario×era runs, 30 steps): all agree\n"
     );
     let out = bpfspec(&["check", "--kernel", "7.0", path(&good)]);
     assert_eq!(

@@ -42,13 +42,14 @@ enum Hook {
 /// `bpf_prog_type_to_kfunc_hook`: fentry / fexit and LSM programs share the tracing hook,
 /// and tracepoint and perf_event programs do since bc638d8cb5be ("bpf: allow kfuncs within
 /// tracepoint and perf event programs", v6.12); raw tracepoint programs reach the generic
-/// set on 7.x (Debian's 7.2.13 loads `task_kfunc_raw_tp`, observed in the VM matrix).
+/// set since 342297d51146 ("bpf: allow calling kfuncs from raw_tp programs", v7.0; Debian's
+/// 7.2.13 loads `task_kfunc_raw_tp`, observed in the VM matrix).
 const fn hook(era: Era, ty: ProgType) -> Hook {
     match ty {
-        ProgType::RawTracepoint if matches!(era, Era::V7_0) => Hook::Tracing,
+        ProgType::RawTracepoint if matches!(era, Era::V7_0 | Era::V7_2) => Hook::Tracing,
         ProgType::Tracing | ProgType::Lsm => Hook::Tracing,
         ProgType::Tracepoint | ProgType::PerfEvent
-            if matches!(era, Era::V6_12 | Era::V6_18 | Era::V7_0) =>
+            if matches!(era, Era::V6_12 | Era::V6_18 | Era::V7_0 | Era::V7_2) =>
         {
             Hook::Tracing
         }

@@ -199,6 +199,7 @@ const UREF_PREFIX: usize = 4;
 /// program references.
 #[kani::proof]
 #[kani::unwind(15)] // the longest loop: any_of over the universe's ≤ 14 acts
+#[cfg_attr(not(kani), kani::shim::max_paths(2_000_000))]
 pub fn verify_map_put_with_uref_drops_every_async_reference() {
     let u = Universe {
         era: any_era(|_| true),

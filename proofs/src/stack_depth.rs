@@ -21,7 +21,7 @@ use crate::universe::{any_era, any_of};
 const MAX_STACK: i64 = 512;
 /// `MAX_CALL_FRAMES`.
 const MAX_CALL_FRAMES: u8 = 8;
-/// `MAX_CALL_FRAMES` in 7.x (`Features::sixteen_call_frames`).
+/// `MAX_CALL_FRAMES` since v7.2 (`Features::sixteen_call_frames`).
 const SIXTEEN_CALL_FRAMES: u8 = 16;
 /// Subprograms of the call-graph harness.
 const N: usize = 4;
@@ -99,8 +99,8 @@ pub fn verify_check_max_stack_depth_matches_recursive_definition() {
 
 /// verifier.c `check_func_call` / `check_max_stack_depth_subprog` (all eras): a chain of
 /// more than `MAX_CALL_FRAMES` frames is "the call stack of %d frames is too deep !";
-/// `MAX_CALL_FRAMES` is 8, and 16 in 7.x (Debian's 7.2.13 in the VM matrix loads a chain of
-/// 16 frames and refuses 17).
+/// `MAX_CALL_FRAMES` is 8, and 16 since v7.2 (2148794eeaf2; Debian's 7.2.13 in the VM matrix
+/// loads a chain of 16 frames and refuses 17).
 #[kani::proof]
 #[kani::unwind(18)] // one subprogram per frame, at most 17
 pub fn verify_check_max_stack_depth_call_chain_limit() {
@@ -129,18 +129,18 @@ pub fn verify_check_max_stack_depth_call_chain_limit() {
     kani::cover!(frames == limit + 1 && verdict != Verdict::Accept);
     kani::cover!(
         frames == MAX_CALL_FRAMES + 1 && verdict == Verdict::Accept,
-        "7.x's nine frames"
+        "7.2's nine frames"
     );
 }
 
 /// verifier.c `check_max_stack_depth` (since 6.5, "bpf: Repeat check_max_stack_depth for
-/// async callbacks"; the selftest mirror checks 6.12, 6.18 and 7.0): an async callback is a
+/// async callbacks"; the selftest mirror checks 6.12 to 7.2): an async callback is a
 /// root of its own, its frame is not added to the frame of the program that registers it,
 /// unless that program also calls it directly (async_stack_depth.c).
 #[kani::proof]
 pub fn verify_check_max_stack_depth_async_callback_is_own_root() {
     let era = any_era(|_| true);
-    kani::assume(matches!(era, Era::V6_12 | Era::V6_18 | Era::V7_0));
+    kani::assume(era >= Era::V6_12);
     let (main_frame, cb_frame): (Frame, Frame) = kani::any();
     let called_directly: bool = kani::any();
     let timer = ValueLayout {
@@ -224,7 +224,7 @@ fn deepest_from_roots(cost: &[i64; N], edges: &[Edge; 6]) -> i64 {
 
 /// verifier.c `check_max_stack_depth` (since 6.5: "bpf: Fix max stack depth check for async
 /// callbacks", then "bpf: Repeat check_max_stack_depth for async callbacks"; the selftest
-/// mirror checks 6.12, 6.18 and 7.0): the roots are `main` and every async callback; from
+/// mirror checks 6.12 to 7.2): the roots are `main` and every async callback; from
 /// each, the chains of direct calls are followed, an async callback's address is not (it
 /// runs on a stack of its own) but a direct call to it is; the program loads exactly when
 /// no chain from any root needs more than `MAX_BPF_STACK` bytes. A subprogram that registers
@@ -233,7 +233,7 @@ fn deepest_from_roots(cost: &[i64; N], edges: &[Edge; 6]) -> i64 {
 #[kani::unwind(5)] // the recursion and the loops over the four subprograms
 pub fn verify_check_max_stack_depth_async_roots_match_recursive_definition() {
     let era = any_era(|_| true);
-    kani::assume(matches!(era, Era::V6_12 | Era::V6_18 | Era::V7_0));
+    kani::assume(era >= Era::V6_12);
     let edges: [Edge; 6] = kani::any();
     kani::assume(all_reached(&edges, |e| e != Edge::None));
     let frames: [Frame; N] =

@@ -27,6 +27,7 @@ enum EraChoice {
     V6_12,
     V6_18,
     V7_0,
+    V7_2,
 }
 
 /// Any era whose features satisfy `has` (the others are pruned).
@@ -37,6 +38,7 @@ pub fn any_era(has: impl Fn(&Features) -> bool) -> Era {
         EraChoice::V6_12 => Era::V6_12,
         EraChoice::V6_18 => Era::V6_18,
         EraChoice::V7_0 => Era::V7_0,
+        EraChoice::V7_2 => Era::V7_2,
     };
     kani::assume(has(&era.features()));
     era

@@ -150,10 +150,12 @@ mod tests {
 
     #[test]
     fn each_bound_admits_the_right_eras() {
-        assert_eq!(eras(">=6.12"), [V6_12, V6_18, V7_0]);
-        assert_eq!(eras(">6.12"), [V6_18, V7_0]);
+        assert_eq!(eras(">=6.12"), [V6_12, V6_18, V7_0, V7_2]);
+        assert_eq!(eras(">6.12"), [V6_18, V7_0, V7_2]);
         assert_eq!(eras("<=6.1"), [V5_15, V6_1]);
         assert_eq!(eras("<7.0"), [V5_15, V6_1, V6_12, V6_18]);
+        assert_eq!(eras("<7.2"), [V5_15, V6_1, V6_12, V6_18, V7_0]);
+        assert_eq!(eras(">=7.2"), [V7_2]);
     }
 
     #[test]
@@ -164,9 +166,9 @@ mod tests {
 
     #[test]
     fn a_plain_era_ends_a_range() {
-        assert_eq!(eras(">=7.0 5.15"), [V5_15, V7_0]);
-        assert_eq!(eras("<6.1 6.12 >6.18"), [V5_15, V6_12, V7_0]);
-        assert_eq!(eras(">=6.12 <6.18 5.15 >6.18"), [V5_15, V6_12, V7_0]);
+        assert_eq!(eras(">=7.0 5.15"), [V5_15, V7_0, V7_2]);
+        assert_eq!(eras("<6.1 6.12 >6.18"), [V5_15, V6_12, V7_0, V7_2]);
+        assert_eq!(eras(">=6.12 <6.18 5.15 >6.18"), [V5_15, V6_12, V7_0, V7_2]);
     }
 
     #[test]
@@ -179,7 +181,7 @@ mod tests {
     #[test]
     fn empty_sets_and_ranges_are_errors() {
         assert_eq!(error(""), "empty era set");
-        assert_eq!(error(">7.0"), "era range `>7.0` contains no era");
+        assert_eq!(error(">7.2"), "era range `>7.2` contains no era");
         assert_eq!(
             error(">=6.18 <6.12 6.1"),
             "era range `>=6.18 <6.12` contains no era"
@@ -189,7 +191,7 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["all", "5.15", "6.1 6.18", "6.12 6.18 7.0"] {
+        for s in ["all", "5.15", "6.1 6.18", "6.12 6.18 7.0", "7.0 7.2"] {
             assert_eq!(s.parse::<EraSet>().unwrap().to_string(), s);
         }
     }

@@ -27,13 +27,23 @@ pub enum Era {
     /// v6.18 (this machine): `bpf_task_work`, PREEMPT_RT rejects `bpf_timer`.
     V6_18,
     /// v7.0: lock-free `bpf_async_cb` (refcount + irq_work), `bpf_timer_cancel_async`,
-    /// `KF_IMPLICIT_ARGS`, timers allowed in tracing programs.
+    /// `KF_IMPLICIT_ARGS`, timers allowed in tracing programs, kfuncs in raw tracepoints.
     V7_0,
+    /// v7.2 (Debian's 7.2.13, the VM matrix's 7.x kernel): 16 call frames, sleepable
+    /// tracepoints, element free keeps a referenced kptr.
+    V7_2,
 }
 
 impl Era {
     /// Every modelled era, oldest first.
-    pub const ALL: [Era; 5] = [Era::V5_15, Era::V6_1, Era::V6_12, Era::V6_18, Era::V7_0];
+    pub const ALL: [Era; 6] = [
+        Era::V5_15,
+        Era::V6_1,
+        Era::V6_12,
+        Era::V6_18,
+        Era::V7_0,
+        Era::V7_2,
+    ];
 
     /// The version string used in scenario files and on the command line.
     pub const fn name(self) -> &'static str {
@@ -43,6 +53,7 @@ impl Era {
             Era::V6_12 => "6.12",
             Era::V6_18 => "6.18",
             Era::V7_0 => "7.0",
+            Era::V7_2 => "7.2",
         }
     }
 
@@ -119,10 +130,13 @@ impl Era {
                 implicit_kfunc_args: true,
                 kfunc_args_trusted_by_default: true,
                 task_kfuncs_in_raw_tracepoints: true,
+                ..Era::V6_18.features()
+            },
+            Era::V7_2 => Features {
                 sixteen_call_frames: true,
                 sleepable_tracepoints: true,
                 element_free_keeps_kptr: true,
-                ..Era::V6_18.features()
+                ..Era::V7_0.features()
             },
         }
     }
@@ -144,6 +158,7 @@ impl Era {
             Era::V6_12 => (6, 12),
             Era::V6_18 => (6, 18),
             Era::V7_0 => (7, 0),
+            Era::V7_2 => (7, 2),
         }
     }
 }
@@ -312,8 +327,8 @@ pub struct Features {
     /// an array element keeps its kptr, and a hash element deleted then re-inserted (same or
     /// another key: the allocator hands the same memory back) has its old kptr; matches the
     /// selftest "Exercise kptr map update lifetime" (June 2026, the refcount stays raised
-    /// after an update until the map is torn down). Before (v5.19 to 7.0) the kptr was
-    /// released at once.
+    /// after an update until the map is torn down). The commit is not pinned: it landed after
+    /// v7.0 and by v7.2. Before (v5.19 to 7.0) the kptr was released at once.
     pub element_free_keeps_kptr: bool,
     /// The BTF type tag `kptr` marks a referenced kptr and `kptr_untrusted` an unreferenced
     /// one ("bpf: Rename __kptr_ref -> __kptr and __kptr -> __kptr_untrusted", 03b77e17aeb2,

@@ -154,3 +154,8 @@ fn invariants_hold_and_steps_are_deterministic_in_6_18() {
 fn invariants_hold_and_steps_are_deterministic_in_7_0() {
     check_era::<4>(&[&COMMON[..], &["task_work callback ran"]].concat());
 }
+
+#[test]
+fn invariants_hold_and_steps_are_deterministic_in_7_2() {
+    check_era::<5>(&[&COMMON[..], &["task_work callback ran"]].concat());
+}
