@@ -158,7 +158,7 @@ fn check_limits(spec: &ProgSpec, f: &Features) -> Result<(), Refusal> {
     // A callback only dead code passes is never walked, so the verifier never marks it an
     // async callback, and its stack-depth pass follows the function addresses in such
     // callbacks as direct calls: a chain of `MAX_CALL_FRAMES` frames (a cycle among them) is
-    // "the call stack of 8 frames is too deep" (16 in 7.x). An artefact of code the verifier
+    // "the call stack of 8 frames is too deep" (16 since 7.2). An artefact of code the verifier
     // skips, not a rule of the spec (found by the kernel oracle).
     let live = spec.live_callbacks();
     if spec

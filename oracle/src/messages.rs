@@ -105,8 +105,8 @@ const TABLE: &[(&[&str], Reason)] = &[
         &["programs can be sleepable"],
         Reason::Fixed(RejectReason::CannotBeSleepable),
     ),
-    // The same, 7.x: "Program of this type cannot be sleepable" (observed on 7.2 in the VM
-    // matrix).
+    // The same since 7.2 ("bpf: Verifier support for sleepable tracepoint programs",
+    // 8cfb77d30920): "Program of this type cannot be sleepable" (observed in the VM matrix).
     (
         &["Program of this type cannot be sleepable"],
         Reason::Fixed(RejectReason::CannotBeSleepable),
@@ -178,8 +178,8 @@ const TABLE: &[(&[&str], Reason)] = &[
         Reason::Func(RejectReason::UnknownFunc, Func::InLine),
     ),
     // `add_kfunc_call`: "cannot find address for kernel function %s": a BTF function without
-    // a symbol, such as 7.x's `_impl` prototypes of the `KF_IMPLICIT_ARGS` kfuncs (observed
-    // on 7.2 in the VM matrix).
+    // a symbol, such as the `_impl` prototypes of the `KF_IMPLICIT_ARGS` kfuncs (since 7.0;
+    // observed on 7.2 in the VM matrix).
     (
         &["cannot find address for kernel function "],
         Reason::Func(RejectReason::UnknownFunc, Func::InLine),
@@ -331,8 +331,8 @@ const TABLE: &[(&[&str], Reason)] = &[
         &["helper call might sleep in a non-sleepable prog"],
         Reason::Fixed(RejectReason::HelperMightSleep),
     ),
-    // The same, 7.x: "sleepable helper %s#%d in non-sleepable prog" (observed on 7.2 in the
-    // VM matrix).
+    // The same, 7.2: "sleepable helper %s#%d in non-sleepable prog" (observed in the VM
+    // matrix).
     (
         &["sleepable helper ", " in non-sleepable prog"],
         Reason::Fixed(RejectReason::HelperMightSleep),
@@ -374,8 +374,8 @@ const TABLE: &[(&[&str], Reason)] = &[
         &["Possibly NULL pointer passed to helper arg"],
         Reason::Fixed(RejectReason::NullPointerArg),
     ),
-    // The same, 7.x: "Possibly NULL pointer passed to helper R%d" (observed on 7.2 in the VM
-    // matrix, seed 1 case 313).
+    // The same, 7.2: "Possibly NULL pointer passed to helper R%d" (observed in the VM matrix,
+    // seed 1 case 313).
     (
         &["Possibly NULL pointer passed to helper R"],
         Reason::Fixed(RejectReason::NullPointerArg),
@@ -589,8 +589,8 @@ pub const FOLLOW_UPS: [&str; 3] = [
     " would lead to reference leak",
 ];
 
-/// The statistics the verifier prints after its verdict (`print_verification_stats`; 7.x adds
-/// an "insns processed %d" line, observed on 7.2 in the VM matrix).
+/// The statistics the verifier prints after its verdict (`print_verification_stats`; 7.2 adds
+/// an "insns processed %d" line, observed in the VM matrix).
 pub fn is_statistics(l: &str) -> bool {
     l.starts_with("processed ")
         || l.starts_with("insns processed ")

@@ -248,8 +248,8 @@ pub enum Sleeps {
 /// Where it is offered, `main` may sleep exactly when the program is sleepable; a wq or
 /// task_work callback always may (a kworker, the task's task_work), whatever the program
 /// that registers it; a timer callback (the hrtimer's softirq) never may since 469d638d1520
-/// ("bpf: Fix sleepable context for async callbacks", v6.19, in 6.18.y: the spec's 6.18 and
-/// 7.0), but before it may in a sleepable program (`in_sleepable` OR-ed the program's flag
+/// ("bpf: Fix sleepable context for async callbacks", v6.19, in 6.18.y: the spec's 6.18, 7.0
+/// and 7.2), but before it may in a sleepable program (`in_sleepable` OR-ed the program's flag
 /// in; Debian's 6.12.117 and 6.1.0-56 load it, observed in the VM matrix).
 #[kani::proof]
 #[kani::unwind(6)] // the registering call's argument registers, at most five

@@ -1,6 +1,6 @@
 //! Referenced kptrs (since 5.19): they survive the uref drop, and each stored object is released
 //! exactly once when its element goes — update, delete, LRU eviction — or the map is freed
-//! (7.x: not by an array update in place).
+//! (7.2: not by an array update in place).
 //!
 //! Bound: every era whose `kptr` field is a referenced kptr (6.12 on: the tag names the
 //! referenced kind since v6.4, `Field::is_referenced_kptr`), every `Shape`, the kptr-storing
@@ -71,7 +71,7 @@ pub fn verify_map_put_with_uref_keeps_kptrs() {
 /// `bpf_obj_free_fields` on the old value (6.1 on): an element update (array: in place;
 /// hash: the old element replaced), delete or LRU eviction releases its kptr's object
 /// exactly once, and leaves none in an element that left the map nor in the value the
-/// update wrote; except that 7.x keeps the kptr of an array element updated in place
+/// update wrote; except that 7.2 keeps the kptr of an array element updated in place
 /// (`Features::element_free_keeps_kptr`, observed on 7.2.13).
 #[kani::proof]
 #[kani::unwind(12)] // the longest loop: any_of over the universe's ≤ 11 acts
@@ -95,9 +95,9 @@ pub fn verify_free_fields_releases_kptr_once() {
             let had = before.elems.get(e).is_some_and(|c| c.kptr);
             kani::assert(
                 w.elems[e].kptr == had,
-                "7.x: an array update keeps the kptr",
+                "7.2: an array update keeps the kptr",
             );
-            kani::cover!(had, "7.x: an array update kept a kptr in place");
+            kani::cover!(had, "7.2: an array update kept a kptr in place");
         } else {
             kani::assert(!w.elems[e].kptr, "the updated value holds no kptr");
         }

@@ -254,7 +254,7 @@ pub enum ProgType {
 impl ProgType {
     /// verifier.c `can_be_sleepable`: fentry / fexit (`Tracing`), LSM; `Syscall`, which must
     /// be; once sleepable uprobes exist, `Kprobe` (the load cannot tell a uprobe from a
-    /// kprobe: attaching does); and in 7.x tracepoints and raw tracepoints (attaching checks
+    /// kprobe: attaching does); and since 7.2 tracepoints and raw tracepoints (attaching checks
     /// that the tracepoint may fault).
     pub const fn can_be_sleepable(self, f: &crate::Features) -> bool {
         match self {

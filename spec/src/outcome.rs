@@ -134,7 +134,7 @@ pub enum RejectReason {
     NotMapPointer,
     /// A pointer argument of a kfunc with trusted arguments that is neither referenced nor
     /// trusted ("R%d must be referenced or trusted", `check_kfunc_args`): a map value as the
-    /// `__map` argument of `bpf_task_work_schedule_*` (`KF_TRUSTED_ARGS`), and in 7.x of
+    /// `__map` argument of `bpf_task_work_schedule_*` (`KF_TRUSTED_ARGS`), and since 7.0 of
     /// every kfunc (trusted by default). Found by the verifier differential on 7.2.13.
     UntrustedArg,
     /// A plain load or store touching a special field ("%s cannot be accessed directly by
@@ -328,7 +328,7 @@ pub enum Unsupported {
     /// when the kernel reuses or frees that memory.
     AsyncInDeletedElement,
     /// `bpf_kptr_xchg` on an element whose memory may hold the kptr of an element freed
-    /// before it (7.x keeps it there: `Features::element_free_keeps_kptr`), or on an element
+    /// before it (7.2 keeps it there: `Features::element_free_keeps_kptr`), or on an element
     /// already freed: the answer depends on when the kernel reuses that memory.
     KptrInFreedMemory,
     /// This era's kernel has a use-after-free here (a callback re-armed its own timer and then

@@ -354,7 +354,7 @@ impl World {
     }
 
     /// `bpf_kptr_xchg` (helpers.c, since 5.19): store the new pointer (an object the program
-    /// acquired, or NULL) and return the old one, which the program then releases. In 7.x an
+    /// acquired, or NULL) and return the old one, which the program then releases. In 7.2 an
     /// element's memory may hold a freed element's kptr (see `World::unlink`).
     fn kptr_xchg(&mut self, e: ElemId, new: bool) -> Res<Ret> {
         if new && !self.elems[e].linked {

@@ -23,7 +23,7 @@ pub(crate) enum FreeCause {
     /// `bpf_obj_free_fields`: element update, delete, LRU eviction, map free.
     Element,
     /// `bpf_obj_free_fields` on an array element updated in place: like [`FreeCause::Element`],
-    /// but in 7.x the kptr stays (`Features::element_free_keeps_kptr`).
+    /// but in 7.2 the kptr stays (`Features::element_free_keeps_kptr`).
     InPlaceUpdate,
 }
 
@@ -137,7 +137,7 @@ impl World {
 
     /// Unlink a cell from its map (delete, replace, eviction) after freeing its fields.
     ///
-    /// In 7.x (`Features::element_free_keeps_kptr`) the kernel leaves a referenced kptr in
+    /// In 7.2 (`Features::element_free_keeps_kptr`) the kernel leaves a referenced kptr in
     /// the unlinked element's memory until that memory is freed for good, and the map's
     /// allocator may hand the memory, kptr included, to the next element it creates. The
     /// spec releases the object here all the same (no program or user can tell the two apart

@@ -374,7 +374,7 @@ impl World {
             MapKind::Array | MapKind::PercpuArray => {
                 // arraymap.c `array_map_update_elem`: copy the value (special fields skipped),
                 // then `bpf_obj_free_fields` on the element (5.15: `check_and_free_timer_in_array`;
-                // 7.x keeps the kptr).
+                // 7.2 keeps the kptr).
                 if u32::from(spec.max_entries) <= key.0 {
                     return Ok(Err(Errno::E2BIG));
                 }

@@ -182,7 +182,7 @@ pub fn async_cb_sleepable(f: &crate::Features, kind: AsyncKind, prog_sleepable: 
 /// instruction order). The loader resolves each by name in vmlinux BTF first: one the BTF
 /// lacks fails before any load (the first such). Then, call by call, the verifier needs a
 /// GPL program ("cannot call kernel function from non-GPL compatible program") and the
-/// function's address ("cannot find address for kernel function %s": 7.x's `_impl`
+/// function's address ("cannot find address for kernel function %s": 7.0's `_impl`
 /// prototypes are in BTF but not callable; observed on 7.2.13 in the VM matrix, where a
 /// non-GPL program calling one gets the GPL line).
 ///
@@ -214,7 +214,7 @@ pub fn check_kfuncs_exist(kernel: &Kernel, prog: &Program, code: &super::cfg::Co
 }
 
 /// Whether vmlinux BTF has a function named as `k`: the era's kfuncs ([`kfunc_exists`]),
-/// and in 7.x the `_impl` prototypes `resolve_btfids` adds for the `KF_IMPLICIT_ARGS` kfuncs
+/// and since 7.0 the `_impl` prototypes `resolve_btfids` adds for the `KF_IMPLICIT_ARGS` kfuncs
 /// (the full prototype, hidden `aux` included, kept for the verifier to read: 9d199965990c,
 /// v7.0), which have no symbol.
 pub const fn kfunc_in_btf(kernel: &Kernel, k: Kfunc) -> bool {
@@ -556,7 +556,7 @@ fn discharge(
         // map comparison (observed on 6.18 and 7.2: "workqueue pointer in R1 ... doesn't match
         // map pointer in R2" for the value of another map); then it is refused as no map: by
         // the trusted-argument check when the kfunc's arguments are trusted ("R%d must be
-        // referenced or trusted": `bpf_task_work_schedule_*`, and every kfunc in 7.x, found
+        // referenced or trusted": `bpf_task_work_schedule_*`, and every kfunc since 7.0, found
         // by the verifier differential on 7.2.13, seed 1 case 538), else by the type check
         // ("arg#%d is map_value expected map_value or socket", 6.18, seed 1 case 91).
         KfuncMap => {

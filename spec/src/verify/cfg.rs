@@ -658,7 +658,7 @@ impl Graph {
 /// The largest `MAX_CALL_FRAMES` of any era (see [`max_call_frames`]).
 const MAX_CALL_FRAMES: usize = 16;
 
-/// The most frames a call chain may have: `MAX_CALL_FRAMES`, 8 until 7.x raised it to 16
+/// The most frames a call chain may have: `MAX_CALL_FRAMES`, 8 until 7.2 raised it to 16
 /// (`Features::sixteen_call_frames`); one more with the `CallChainAllowsNineFrames` mutant.
 pub fn max_call_frames(f: &Features) -> usize {
     let frames = if f.sixteen_call_frames {
