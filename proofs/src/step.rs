@@ -100,3 +100,12 @@ pub fn verify_step_preserves_invariants_6_18() {
 pub fn verify_step_preserves_invariants_7_0() {
     step_preserves_invariants(Era::V7_0);
 }
+
+/// The same kernel paths for v7.2: an element's update, delete or eviction leaves its
+/// referenced kptr in place (`Features::element_free_keeps_kptr`).
+#[kani::proof]
+#[kani::unwind(27)] // the longest loop: any_of over the era's ≤ 26 acts
+#[cfg_attr(not(kani), kani::shim::max_paths(2_000_000))]
+pub fn verify_step_preserves_invariants_7_2() {
+    step_preserves_invariants(Era::V7_2);
+}

@@ -42,6 +42,7 @@ fn a_kept_swap_reference_breaks_every_eras_step_invariants() {
         &step::verify_step_preserves_invariants_6_12::HARNESS,
         &step::verify_step_preserves_invariants_6_18::HARNESS,
         &step::verify_step_preserves_invariants_7_0::HARNESS,
+        &step::verify_step_preserves_invariants_7_2::HARNESS,
     ] {
         caught(
             Mutant::SetCallbackKeepsPreviousRef,
