@@ -33,10 +33,13 @@ depends_on() { # suite package prefix: the first dependency of the package named
 	apt-cache $(apt_opts "$1") depends "$2" | sed -n "s/^ *Depends: \($3[^ ]*\).*/\1/p" | head -1
 }
 
-fetch() { # name suite meta
+fetch() { # name suite package (a meta package, or a versioned linux-image-<version>-...)
 	name=$1 suite=$2 meta=$3
 	update_suite "$suite"
-	image=$(depends_on "$suite" "$meta" linux-image-)
+	case "$meta" in
+	linux-image-[0-9]*) image=$meta ;;
+	*) image=$(depends_on "$suite" "$meta" linux-image-) ;;
+	esac
 	[ -n "$image" ] || { echo "fetch-kernels: $meta has no linux-image dependency in $suite" >&2; exit 1; }
 	out="$cache/$name"
 	if [ -f "$out/package" ] && [ "$(cat "$out/package")" = "$image" ] && [ -f "$out/vmlinuz" ]; then

@@ -5,6 +5,12 @@
 //! judged against the file's expectations, and the spec's against the kernel's. A scenario
 //! may list a `diverges <eras>: <reason>` entry; a divergence in such an era is counted as
 //! listed, not as a failure.
+//!
+//! The files' answers are the era's upstream ones. On a kernel with backports (features the
+//! oracle's probe found that its era has not, [`oracle::Host::upstream`]), a step whose spec
+//! outcome the backports change is the kernel's own: only the spec, which knows them, is
+//! compared with it there; a story the spec cannot tell with them (an `Unsupported` at such a
+//! step) is not for this kernel.
 
 use crate::EXIT_USAGE;
 use crate::files;
@@ -12,7 +18,7 @@ use oracle::diff::{self, Diff, Verdict, Why};
 use oracle::regression::Replay;
 use oracle::{Host, KernelEngine};
 use scenario::{Expected, Scenario};
-use spec::Actual;
+use spec::{Actual, Engine, Outcome, SpecEngine};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -108,6 +114,14 @@ fn conform_one(host: &Host, s: &Scenario, lateness: u64) -> Option<Row> {
     if s.header.not_for(&host.kernel).is_some() {
         return None;
     }
+    let Some(file_answers) = file_answers(host, s) else {
+        println!(
+            "{}: not for this kernel: its backports ({}) change a step the spec cannot answer",
+            s.header.slug,
+            backports(host)
+        );
+        return None;
+    };
     let steps: Vec<spec::Action> = s.steps.iter().map(|st| st.action.clone()).collect();
     // A story poisoned by timing (the host was too slow to call an expiry) says nothing about
     // either engine: run it again on a fresh engine, a bounded number of times.
@@ -133,7 +147,8 @@ fn conform_one(host: &Host, s: &Scenario, lateness: u64) -> Option<Row> {
         }
     };
     let mut file_bad = Vec::new();
-    for (st, pair) in s.steps.iter().zip(&diff.pairs) {
+    let steps_answered = s.steps.iter().zip(&diff.pairs).zip(&file_answers);
+    for ((st, pair), _) in steps_answered.filter(|(_, answers)| **answers) {
         let want: &Expected = st.expect.for_era(era);
         if !want.is_met_by(&pair.kernel) {
             file_bad.push(format!(
@@ -149,7 +164,13 @@ fn conform_one(host: &Host, s: &Scenario, lateness: u64) -> Option<Row> {
     if timing_retries > 0 {
         spec_vs_kernel.push_str(&format!(" (run {} times: timing)", timing_retries + 1));
     }
-    let file_vs_kernel = if file_bad.is_empty() {
+    let backported = file_answers.iter().filter(|a| !**a).count();
+    let file_vs_kernel = if file_bad.is_empty() && backported > 0 {
+        format!(
+            "agree ({} steps, {backported} backported)",
+            diff.pairs.len() - backported
+        )
+    } else if file_bad.is_empty() {
         format!("agree ({} steps)", diff.pairs.len())
     } else {
         file_bad.join("; ")
@@ -177,6 +198,31 @@ fn conform_one(host: &Host, s: &Scenario, lateness: u64) -> Option<Row> {
         file_vs_kernel,
         spec_vs_kernel,
     })
+}
+
+/// Per step, whether the file's answer (the era's upstream one) is this kernel's: the spec's
+/// outcome is the same with the kernel's features as with its era's; `None` when the spec
+/// cannot answer a step the kernel's backports change.
+fn file_answers(host: &Host, s: &Scenario) -> Option<Vec<bool>> {
+    let upstream = host.upstream();
+    if upstream == host.kernel {
+        return Some(vec![true; s.steps.len()]);
+    }
+    let (mut here, mut there) = (SpecEngine::new(host.kernel), SpecEngine::new(upstream));
+    s.steps
+        .iter()
+        .map(|st| match (here.act(&st.action), there.act(&st.action)) {
+            (a, b) if a == b => Some(true),
+            (Actual::Outcome(Outcome::Unsupported(_)), _) => None,
+            _ => Some(false),
+        })
+        .collect()
+}
+
+/// The features the kernel's probe found backported, by name.
+pub fn backports(host: &Host) -> String {
+    let names: Vec<_> = host.detection.overrides.iter().map(|o| o.0).collect();
+    names.join(", ")
 }
 
 /// The spec-vs-kernel cell, and whether it is a failure.

@@ -106,9 +106,9 @@ pub struct Detection {
     pub release: String,
     /// The era the version selects.
     pub era: Era,
-    /// The era's features, overridden where BTF says otherwise.
+    /// The era's features, overridden where the kernel's BTF or a probe load says otherwise.
     pub features: Features,
-    /// `(feature, era says, BTF says)` wherever they differ (backports).
+    /// `(feature, era says, the kernel says)` wherever they differ (backports).
     pub overrides: Vec<(&'static str, bool, bool)>,
     pub preempt_rt: bool,
 }
@@ -129,8 +129,13 @@ impl fmt::Display for Detection {
             yn(f_.task_work),
             yn(f_.timer_cancel_async),
         )?;
-        for (name, era, btf) in &self.overrides {
-            write!(f, "; {name}: era says {}, BTF says {}", yn(*era), yn(*btf))?;
+        for (name, era, kernel) in &self.overrides {
+            write!(
+                f,
+                "; {name}: era says {}, kernel says {}",
+                yn(*era),
+                yn(*kernel)
+            )?;
         }
         Ok(())
     }
@@ -230,10 +235,10 @@ impl Host {
         let era_f = era.features();
         let mut features = era_f;
         let mut overrides = Vec::new();
-        let mut probe = |name: &'static str, field: &mut bool, btf: bool| {
-            if *field != btf {
-                overrides.push((name, *field, btf));
-                *field = btf;
+        let mut probe = |name: &'static str, field: &mut bool, kernel: bool| {
+            if *field != kernel {
+                overrides.push((name, *field, kernel));
+                *field = kernel;
             }
         };
         probe("kptr", &mut features.kptr, kptr_xchg);
@@ -247,6 +252,19 @@ impl Host {
             "timer_cancel_async",
             &mut features.timer_cancel_async,
             kfuncs.timer_cancel_async.is_some(),
+        );
+        // Two 7.2 changes that stable 7.1.y took (Debian's 7.1.13 has both): the function
+        // `bpf_obj_cancel_fields`, which a3a81d247651 ("bpf: Cancel special fields on map value
+        // recycle") adds, and a sleepable tracepoint program that loads.
+        probe(
+            "element_free_keeps_kptr",
+            &mut features.element_free_keeps_kptr,
+            vm.find("bpf_obj_cancel_fields", BTF_KIND_FUNC).is_some(),
+        );
+        probe(
+            "sleepable_tracepoints",
+            &mut features.sleepable_tracepoints,
+            sleepable_tracepoint_loads(),
         );
         let preempt_rt =
             std::fs::read_to_string("/sys/kernel/realtime").is_ok_and(|s| s.trim() == "1");
@@ -290,6 +308,15 @@ impl Host {
         })
     }
 
+    /// The kernel the test data's per-era answers describe: this one's era with its upstream
+    /// features, without the backports the probe found ([`Detection::overrides`]).
+    pub fn upstream(&self) -> Kernel {
+        Kernel {
+            features: self.kernel.era.features(),
+            ..self.kernel
+        }
+    }
+
     /// BTF fd and function type ids for a program's `func_info`.
     pub fn prog_btf(&self) -> (RawFd, u32, &[u32]) {
         let b = &self.prog_btf;
@@ -324,7 +351,7 @@ impl Host {
     }
 
     /// The map of a verifier case declared as `key` says, created by `create` on first use
-    /// (its failure kept as well). At most [`MAP_CACHE`] are kept.
+    /// (its failure kept as well). At most `MAP_CACHE` are kept.
     pub fn cached_map(
         &self,
         key: MapKey,
@@ -478,6 +505,32 @@ fn check_bpf_access() -> Result<(), Unavailable> {
             _ => format!("bpf() map creation failed: {e}"),
         })),
     }
+}
+
+/// Whether `BPF_PROG_LOAD` takes a sleepable `BPF_PROG_TYPE_TRACEPOINT` program (`r0 = 0;
+/// exit`): `can_be_sleepable` admits tracepoints ([`Features::sleepable_tracepoints`]).
+fn sleepable_tracepoint_loads() -> bool {
+    const MOV_R0_0: sys::RawInsn = sys::RawInsn {
+        code: 0xb7, // BPF_ALU64 | BPF_MOV | BPF_K
+        regs: 0,
+        off: 0,
+        imm: 0,
+    };
+    const EXIT: sys::RawInsn = sys::RawInsn {
+        code: 0x95, // BPF_JMP | BPF_EXIT
+        regs: 0,
+        off: 0,
+        imm: 0,
+    };
+    sys::prog_load_quiet(&sys::ProgAttr {
+        prog_type: libbpf_sys::BPF_PROG_TYPE_TRACEPOINT,
+        sleepable: true,
+        license: "GPL",
+        insns: &[MOV_R0_0, EXIT],
+        btf_fd: 0,
+        func_info: &[],
+    })
+    .is_ok()
 }
 
 fn possible_cpus() -> usize {

@@ -318,17 +318,21 @@ pub struct Features {
     /// refused). "bpf: Verifier support for sleepable tracepoint programs" (8cfb77d30920,
     /// v7.2), with "bpf: Add sleepable support for classic tracepoint programs"
     /// (57918341dd19) and "bpf: Add sleepable support for raw tracepoint programs"
-    /// (439ebd5b5708) in the same series (merge e85115ff37f2).
+    /// (439ebd5b5708) in the same series (merge e85115ff37f2). Stable 7.1.y took the
+    /// verifier patch (d8ff437f34e3, linux-stable-rc's linux-7.1.y, July 2026): Debian's
+    /// 7.1.13 loads them too, 7.0.13 does not (the VM matrix; the oracle probes it).
     pub sleepable_tracepoints: bool,
-    /// `bpf_obj_free_fields` on an element update, delete or eviction no longer releases a
-    /// referenced kptr: it stays in the element's memory until that memory is freed for good
-    /// (the allocator's destructor, or the map's free); timers, wqs and task_works are still
-    /// cancelled. Observed on Debian's 7.2.13 in the VM matrix: a user or program update of
-    /// an array element keeps its kptr, and a hash element deleted then re-inserted (same or
-    /// another key: the allocator hands the same memory back) has its old kptr; matches the
-    /// selftest "Exercise kptr map update lifetime" (June 2026, the refcount stays raised
-    /// after an update until the map is torn down). The commit is not pinned: it landed after
-    /// v7.0 and by v7.2. Before (v5.19 to 7.0) the kptr was released at once.
+    /// An element update, delete or eviction no longer releases a referenced kptr
+    /// (`bpf_obj_cancel_fields` in place of `bpf_obj_free_fields`): it stays in the element's
+    /// memory until that memory is freed for good (the allocator's destructor, or the map's
+    /// free); timers, wqs and task_works are still cancelled. "bpf: Cancel special fields on
+    /// map value recycle" (a3a81d247651, v7.2, merge 'fix-kptr-dtor-deadlock', with the
+    /// selftest "Exercise kptr map update lifetime"; CVE-2026-74314, in stable from 7.1.5).
+    /// Observed in the VM matrix on Debian's 7.2.13 and 7.1.13 (not on 7.0.13): a user or
+    /// program update of an array element keeps its kptr, and a hash element deleted then
+    /// re-inserted (same or another key: the allocator hands the same memory back) has its old
+    /// kptr; the oracle probes it (the function in the kernel's BTF). Before (v5.19 to 7.1.4)
+    /// the kptr was released at once.
     pub element_free_keeps_kptr: bool,
     /// The BTF type tag `kptr` marks a referenced kptr and `kptr_untrusted` an unreferenced
     /// one ("bpf: Rename __kptr_ref -> __kptr and __kptr -> __kptr_untrusted", 03b77e17aeb2,

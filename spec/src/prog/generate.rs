@@ -6,7 +6,7 @@
 //! element up again through its R1 and R2, sleep when its kind may, call a static subprogram,
 //! re-arm or re-init itself), and, about half of the time, exactly one [`Fault`] that breaks
 //! one rule. A fault needs a field, a map-in-map or a snippet to be placed: most faulty cases
-//! get them ([`Needs`]). The kernel accepts most fault-free programs, so the differential
+//! get them (`Needs`). The kernel accepts most fault-free programs, so the differential
 //! explores both sides.
 //!
 //! The kernel matters: kfunc names (`_impl` or not) and the fields a map may hold follow the
