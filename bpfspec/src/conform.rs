@@ -118,7 +118,7 @@ fn conform_one(host: &Host, s: &Scenario, lateness: u64) -> Option<Row> {
         println!(
             "{}: not for this kernel: its backports ({}) change a step the spec cannot answer",
             s.header.slug,
-            backports(host)
+            host.detection.backports()
         );
         return None;
     };
@@ -217,12 +217,6 @@ fn file_answers(host: &Host, s: &Scenario) -> Option<Vec<bool>> {
             _ => Some(false),
         })
         .collect()
-}
-
-/// The features the kernel's probe found backported, by name.
-pub fn backports(host: &Host) -> String {
-    let names: Vec<_> = host.detection.overrides.iter().map(|o| o.0).collect();
-    names.join(", ")
 }
 
 /// The spec-vs-kernel cell, and whether it is a failure.

@@ -274,7 +274,8 @@ pub fn files(paths: &[PathBuf]) -> ExitCode {
             // The files state the era's upstream verdicts for kernels without PREEMPT_RT: on
             // an RT kernel, or where the kernel's backports change the spec's verdict, only
             // the spec, which knows them, is compared with the kernel.
-            let backported = spec != verify::verify(&host.upstream(), &c.case);
+            let upstream = host.upstream();
+            let backported = upstream != host.kernel && spec != verify::verify(&upstream, &c.case);
             on_backports += usize::from(backported);
             let file_holds = !host.kernel.preempt_rt && !backported;
             if file_holds && scenario::as_stated(loaded.verdict) != want {
@@ -297,7 +298,7 @@ pub fn files(paths: &[PathBuf]) -> ExitCode {
                     "agree ({}; the file's {} answer is not this kernel's: backports {})",
                     loaded.verdict,
                     host.kernel.era,
-                    crate::conform::backports(&host)
+                    host.detection.backports()
                 )
             } else if bad.is_empty() {
                 format!("agree ({})", loaded.verdict)

@@ -113,6 +113,14 @@ pub struct Detection {
     pub preempt_rt: bool,
 }
 
+impl Detection {
+    /// The features the kernel has otherwise than its era says (backports), by name.
+    pub fn backports(&self) -> String {
+        let names: Vec<_> = self.overrides.iter().map(|o| o.0).collect();
+        names.join(", ")
+    }
+}
+
 impl fmt::Display for Detection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let f_ = &self.features;

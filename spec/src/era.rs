@@ -294,9 +294,9 @@ pub struct Features {
     pub might_sleep_helpers: bool,
     /// `bpf_base_func_proto` offers `bpf_copy_from_user` (for `CAP_PERFMON`) to every program
     /// type: "bpf: Allow some trace helpers for all prog types" (ee971630f20f, v6.16; observed
-    /// on 6.18: a sched_cls program gets "helper call might sleep"). Before, only the types whose protos
-    /// fall back to `bpf_tracing_func_proto` have it ([`crate::ProgType::has_tracing_helpers`]);
-    /// Debian's 6.12.117 refuses it to sched_cls, xdp and socket_filter programs with
+    /// on 6.18: a sched_cls program gets "helper call might sleep"). Before, only the types
+    /// whose protos fall back to `bpf_tracing_func_proto` have it
+    /// ([`crate::ProgType::has_tracing_helpers`]); Debian's 6.12.117 refuses it to sched_cls, xdp and socket_filter programs with
     /// "program of this type cannot use helper" (observed in the VM matrix).
     pub copy_from_user_for_every_prog_type: bool,
     /// An async callback may sleep by its kind alone (`is_async_cb_sleepable`: a timer

@@ -292,10 +292,10 @@ const fn helper_gpl_only(h: Helper) -> bool {
 }
 
 /// `check_helper_call` / `check_kfunc_call` of `callee` on the path `st`: [`check_callee`],
-/// in one copy per function (every one: `with_callees!`), in which the prototype is a constant: its arguments' checks
-/// unroll and each folds to its own obligation's, so one jump on the callee replaces one on
-/// each argument's obligation (measured under cachegrind: 10% fewer instructions and 15%
-/// fewer mispredicts a verdict). Inlined into the walk: its answer, returned through memory,
+/// in one copy per function (every one: `with_callees!`), in which the prototype is a
+/// constant: its arguments' checks unroll and each folds to its own obligation's, so one
+/// jump on the callee replaces one on each argument's obligation (measured under cachegrind:
+/// 10% fewer instructions and 15% fewer mispredicts a verdict). Inlined into the walk: its answer, returned through memory,
 /// is read back in wider parts than it was written in, which stalls.
 #[inline(always)]
 pub fn check_call(c: &mut Checker<'_>, st: &State, callee: Callee) -> Res<Effect> {
